@@ -1,0 +1,45 @@
+# The shared interface of people and CI workflows: each target is a one-liner over `mlops` (the
+# project CLI) run in the locked uv environment. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --locked
+export DVC_NO_ANALYTICS := 1
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help setup run test test-fast lint check ui bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: $(UV) ## install uv (if missing) and the locked environment
+	$(UV) sync --locked
+
+run: setup ## materialise the data, reproduce the pipeline, register the best model
+	$(RUN) mlops run
+
+test: setup ## run the whole test suite (unit, data, pipeline end to end)
+	$(RUN) pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+
+test-fast: setup ## unit tests only (no end-to-end pipeline runs)
+	$(RUN) pytest -m "not slow"
+
+lint: setup ## ruff lint and format check
+	$(RUN) ruff check . && $(RUN) ruff format --check .
+
+check: setup ## validate params.yaml, the model zoo and the data without training
+	$(RUN) mlops check
+
+ui: setup ## MLflow UI on the local store (http://127.0.0.1:5000)
+	$(RUN) mlops ui
+
+bench: setup ## benchmarks: pipeline overhead, repro times, scale sweep (writes benchmarks/results.json)
+	$(RUN) python benchmarks/bench_pipeline.py

@@ -1,0 +1,27 @@
+"""DVC stage `evaluate`: test-set metrics per model, best-model choice, plots."""
+
+import argparse
+from pathlib import Path
+
+from construction_delays import stages
+from construction_delays.config import load_params
+from construction_delays.errors import reported
+
+
+@reported
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--models", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--plots", type=Path, required=True)
+    parser.add_argument("--figures", type=Path, required=True)
+    args = parser.parse_args()
+    stages.evaluate(
+        load_params(args.params), args.test, args.models, args.metrics, args.plots, args.figures
+    )
+
+
+if __name__ == "__main__":
+    main()

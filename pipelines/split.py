@@ -1,0 +1,22 @@
+"""DVC stage `split`: seeded (stratified) train/test split of the validated data."""
+
+import argparse
+from pathlib import Path
+
+from construction_delays import stages
+from construction_delays.config import load_params
+from construction_delays.errors import reported
+
+
+@reported
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    stages.split(load_params(args.params), args.data, args.out)
+
+
+if __name__ == "__main__":
+    main()

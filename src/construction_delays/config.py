@@ -1,0 +1,189 @@
+"""Typed, validated view of ``params.yaml``.
+
+The file is read once per process by :func:`load_params`; everything downstream receives plain
+values. Errors name the file and the dotted field (``params.yaml: models.rf.grid: ...``) so a
+user who edits the YAML knows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from construction_delays.errors import ProjectError
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "r2")
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+
+class ConfigError(ProjectError, ValueError):
+    """A problem in params.yaml, with the file and the dotted field that caused it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BaseParams(_Section):
+    seed: int = 42
+
+
+class SampleParams(_Section):
+    """How to regenerate the bundled synthetic data when no DVC remote holds it."""
+
+    rows: int = Field(5000, gt=0)
+    seed: int = 42
+
+
+class DataParams(_Section):
+    path: str
+    target: str
+    task: Literal["classification", "regression"] = "classification"
+    positive_class: str | int | float | bool | None = None
+    numeric_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
+    min_rows: int = Field(20, gt=1)
+    sample: SampleParams | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _supported_format(cls, value: str) -> str:
+        if not value.endswith((".csv", ".parquet")):
+            raise ValueError(f"{value!r}: data must be a .csv or .parquet file")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_are_consistent(self) -> DataParams:
+        features = self.feature_columns
+        if not features:
+            raise ValueError("declare at least one of numeric_features / categorical_features")
+        duplicates = sorted({c for c in features if features.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"columns listed twice among the features: {duplicates}")
+        if self.target in features:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        if self.task == "regression" and self.positive_class is not None:
+            raise ValueError("positive_class only applies to classification; remove it")
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [*self.numeric_features, *self.categorical_features]
+
+
+class SplitParams(_Section):
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    stratify: bool = True
+
+
+class CVParams(_Section):
+    folds: int = Field(5, ge=2)
+    shuffle: bool = True
+    n_jobs: int = -1
+
+
+class ModelSpec(_Section):
+    estimator: str = Field(
+        description="importable class path, e.g. sklearn.ensemble.RandomForestClassifier"
+    )
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("estimator")
+    @classmethod
+    def _dotted_path(cls, value: str) -> str:
+        if "." not in value or value.startswith(".") or value.endswith("."):
+            raise ValueError(f"{value!r} is not a dotted class path like 'sklearn.svm.SVC'")
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_lists_not_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [k for k, v in value.items() if len(v) == 0]
+        if empty:
+            raise ValueError(f"grid entries need at least one value: {empty}")
+        return value
+
+
+class EvaluateParams(_Section):
+    metric: str = "f1"
+
+
+class MlflowParams(_Section):
+    experiment: str
+    registered_model: str
+
+
+class Params(_Section):
+    base: BaseParams = BaseParams()
+    data: DataParams
+    split: SplitParams = SplitParams()
+    cv: CVParams = CVParams()
+    models: dict[str, ModelSpec]
+    evaluate: EvaluateParams = EvaluateParams()
+    mlflow: MlflowParams
+
+    @model_validator(mode="after")
+    def _cross_section_checks(self) -> Params:
+        allowed = (
+            CLASSIFICATION_METRICS if self.data.task == "classification" else REGRESSION_METRICS
+        )
+        if self.evaluate.metric not in allowed:
+            raise ValueError(
+                f"evaluate.metric {self.evaluate.metric!r} does not apply to a {self.data.task} task;"
+                f" choose one of {list(allowed)}"
+            )
+        if not any(spec.enabled for spec in self.models.values()):
+            raise ValueError("models: enable at least one model")
+        bad_names = [name for name in self.models if not name.replace("_", "").isalnum()]
+        if bad_names:
+            raise ValueError(f"models: names must be letters, digits and '_' only: {bad_names}")
+        return self
+
+    @property
+    def enabled_models(self) -> dict[str, ModelSpec]:
+        return {name: spec for name, spec in self.models.items() if spec.enabled}
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.evaluate.metric not in LOWER_IS_BETTER
+
+
+def _format_validation_error(source: Path, error: ValidationError) -> str:
+    lines = [f"{source}: {error.error_count()} problem(s) in the configuration"]
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {where}: {message}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: Any, source: Path = DEFAULT_PARAMS_FILE) -> Params:
+    """Validate an already-parsed mapping; ``source`` is only used in messages."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
+        )
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(source, error)) from None
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS_FILE) -> Params:
+    """Read and validate params.yaml. Raises :class:`ConfigError` with an actionable message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found (run from the project root or pass --params)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_params(raw, path)

@@ -1,0 +1,83 @@
+"""Getting the dataset in place: from the DVC remote when there is one, else the bundled sample.
+
+A fresh clone has no DVC remote, so the sample is regenerated from its seed; DVC then confirms the
+bytes hash to exactly what ``data.dvc`` records (the generator is deterministic), and caches them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from construction_delays.config import Params
+from construction_delays.errors import ProjectError
+
+DvcRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+class MaterialiseError(ProjectError):
+    pass
+
+
+def tracking_dvc_file(root: Path, data_path: Path) -> Path | None:
+    """The top-level ``*.dvc`` file whose output contains ``data_path``, if any."""
+    for dvc_file in sorted(p for p in root.glob("*.dvc") if p.is_file()):
+        for out in (yaml.safe_load(dvc_file.read_text()) or {}).get("outs", []):
+            tracked = Path(out["path"])
+            if data_path == tracked or tracked in data_path.parents:
+                return dvc_file
+    return None
+
+
+def in_sync(dvc: DvcRunner, dvc_file: Path) -> bool:
+    result = dvc("status", "--json", str(dvc_file), capture=True)
+    return json.loads(result.stdout or "{}") == {}
+
+
+def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
+    """Make ``params.data.path`` exist; return a one-line account of what was done."""
+    data_path = Path(params.data.path)
+    dvc_file = tracking_dvc_file(root, data_path)
+    if dvc_file is None:
+        if data_path.is_file():
+            return f"{data_path}: used as is (not tracked by DVC yet: `dvc add {data_path.parent}` to version it)"
+        raise MaterialiseError(
+            f"{data_path}: file not found and no *.dvc file tracks it (params.yaml data.path)"
+        )
+
+    if data_path.is_file():
+        if in_sync(dvc, dvc_file):
+            return f"{data_path}: present, matches {dvc_file}"
+        return (
+            f"{data_path}: differs from {dvc_file}; using the file on disk "
+            f"(record the new version with `dvc add {data_path.parent}`)"
+        )
+
+    has_remote = bool(dvc("remote", "list", capture=True).stdout.strip())
+    if has_remote:
+        dvc("pull", str(dvc_file))
+        return f"{data_path}: pulled from the DVC remote"
+    if (
+        dvc("checkout", str(dvc_file), check=False, capture=True).returncode == 0
+        and data_path.is_file()
+    ):
+        return f"{data_path}: restored from the local DVC cache"
+    if params.data.sample is None:
+        raise MaterialiseError(
+            f"{data_path}: missing, no DVC remote is configured and params.yaml data.sample is null; "
+            "add a remote (`dvc remote add -d ...`) or copy the file in place"
+        )
+    from construction_delays.sample_data import write_sample
+
+    write_sample(data_path, rows=params.data.sample.rows, seed=params.data.sample.seed)
+    if not in_sync(dvc, dvc_file):
+        raise MaterialiseError(
+            f"{data_path}: the regenerated sample does not hash to what {dvc_file} records; if you changed "
+            "data.sample on purpose, record it with `dvc add " + str(data_path.parent) + "`"
+        )
+    dvc("commit", "--force", "--quiet", str(dvc_file))  # store it in the cache for `dvc push`
+    return f"{data_path}: regenerated from the sample generator, hash matches {dvc_file}"

@@ -1,0 +1,112 @@
+"""Metrics, scorers and model selection for classification and regression."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from construction_delays.config import LOWER_IS_BETTER
+
+# CV scorer per metric name; "neg_*" scorers are flipped back to positive errors when reported.
+REGRESSION_SCORERS = {
+    "mae": "neg_mean_absolute_error",
+    "rmse": "neg_root_mean_squared_error",
+    "r2": "r2",
+}
+
+
+def resolve_positive_label(classes: Sequence[Any], positive_class: Any) -> Any:
+    """Map the configured positive class onto the label as it appears in the data."""
+    if len(classes) != 2:
+        return None
+    if positive_class is None:
+        return sorted(classes)[-1]  # scikit-learn's own convention
+    for label in classes:
+        if str(label) == str(positive_class):
+            return label
+    raise ValueError(
+        f"positive_class {positive_class!r} is not one of the target classes {list(classes)}"
+    )
+
+
+def cv_scorers(task: str, classes: Sequence[Any], positive_label: Any) -> dict[str, Any]:
+    """Scorers for GridSearchCV, keyed by our metric names."""
+    if task == "regression":
+        return dict(REGRESSION_SCORERS)
+    if len(classes) == 2:
+        return {
+            "accuracy": "accuracy",
+            "precision": skm.make_scorer(
+                skm.precision_score, pos_label=positive_label, zero_division=0
+            ),
+            "recall": skm.make_scorer(skm.recall_score, pos_label=positive_label, zero_division=0),
+            "f1": skm.make_scorer(skm.f1_score, pos_label=positive_label, zero_division=0),
+            "roc_auc": "roc_auc",
+        }
+    return {
+        "accuracy": "accuracy",
+        "precision": skm.make_scorer(skm.precision_score, average="macro", zero_division=0),
+        "recall": skm.make_scorer(skm.recall_score, average="macro", zero_division=0),
+        "f1": skm.make_scorer(skm.f1_score, average="macro", zero_division=0),
+        "roc_auc": "roc_auc_ovr",
+    }
+
+
+def cv_sign(metric: str) -> float:
+    """GridSearchCV maximises; error metrics are scored negated and flipped back for reports."""
+    return -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+
+def classification_metrics(
+    y_true: pd.Series,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence[Any],
+    positive_label: Any,
+) -> dict[str, float]:
+    binary = len(classes) == 2
+    average: dict[str, Any] = {"pos_label": positive_label} if binary else {"average": "macro"}
+    result = {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "precision": skm.precision_score(y_true, y_pred, zero_division=0, **average),
+        "recall": skm.recall_score(y_true, y_pred, zero_division=0, **average),
+        "f1": skm.f1_score(y_true, y_pred, zero_division=0, **average),
+    }
+    if proba is not None:
+        if binary:
+            positive_column = list(classes).index(positive_label)
+            result["roc_auc"] = skm.roc_auc_score(
+                y_true == positive_label, proba[:, positive_column]
+            )
+        elif set(pd.unique(y_true)) == set(classes):
+            result["roc_auc"] = skm.roc_auc_score(
+                y_true, proba, multi_class="ovr", labels=list(classes)
+            )
+    return {name: round(float(value), 4) for name, value in result.items()}
+
+
+def regression_metrics(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
+    result = {
+        "mae": skm.mean_absolute_error(y_true, y_pred),
+        "rmse": skm.root_mean_squared_error(y_true, y_pred),
+        "r2": skm.r2_score(y_true, y_pred),
+    }
+    return {name: round(float(value), 4) for name, value in result.items()}
+
+
+def predict_proba_or_none(model: Any, features: pd.DataFrame) -> np.ndarray | None:
+    return model.predict_proba(features) if hasattr(model, "predict_proba") else None
+
+
+def select_best(scores: Mapping[str, Mapping[str, float]], metric: str) -> str:
+    """Name of the model with the best ``metric`` (ties broken by name, so the choice is stable)."""
+    candidates = {name: values[metric] for name, values in scores.items() if metric in values}
+    if not candidates:
+        raise ValueError(f"no model reports the selection metric {metric!r}")
+    if metric in LOWER_IS_BETTER:
+        return min(sorted(candidates), key=lambda name: candidates[name])
+    return max(sorted(candidates), key=lambda name: candidates[name])

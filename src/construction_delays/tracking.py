@@ -1,0 +1,216 @@
+"""MLflow tracking: where runs go, and what a pipeline run records.
+
+By default everything stays in the project: runs and the registry in ``mlflow.db`` (SQLite) and
+artifacts in ``mlartifacts/`` (both git-ignored). Setting ``MLFLOW_TRACKING_URI`` points the same
+code at a tracking server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from construction_delays.config import Params
+
+LOCAL_DB, LOCAL_ARTIFACTS = "mlflow.db", "mlartifacts"
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / LOCAL_DB).resolve()}"
+
+
+def redact(uri: str) -> str:
+    """Drop credentials from a URI before it is printed or written to a file."""
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def is_local(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def connect(root: Path, experiment: str) -> str:
+    """Point MLflow at the configured store and return the experiment id (created if missing)."""
+    import mlflow
+
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = (root / LOCAL_ARTIFACTS).resolve().as_uri() if is_local(uri) else None
+    return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+def git_info(root: Path) -> dict[str, str]:
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    return {
+        "git.commit": git("rev-parse", "HEAD") or "unknown",
+        "git.branch": git("rev-parse", "--abbrev-ref", "HEAD") or "unknown",
+        "git.dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
+    }
+
+
+def dvc_hashes(root: Path, paths: dict[str, str]) -> dict[str, str]:
+    """md5 of DVC-tracked outputs as recorded in dvc.lock / data.dvc, keyed by the given tag names."""
+    recorded: dict[str, str] = {}
+    lock = root / "dvc.lock"
+    if lock.is_file():
+        for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+            for out in stage.get("outs", []):
+                recorded[out["path"]] = out.get("md5", "")
+    for dvc_file in root.glob("*.dvc"):
+        if not dvc_file.is_file():
+            continue
+        for out in (yaml.safe_load(dvc_file.read_text()) or {}).get("outs", []):
+            recorded[out["path"]] = out.get("md5", "")
+    return {tag: recorded[path] for tag, path in paths.items() if recorded.get(path)}
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+SERVING_REQUIREMENTS = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
+
+
+def serving_requirements() -> list[str]:
+    """Pinned requirements of the logged model, read from this environment (MLflow's own inference
+    shells out to pip/uv and takes ~10 s here)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in SERVING_REQUIREMENTS]
+
+
+def flat_params(params: Params) -> dict[str, Any]:
+    data = params.data
+    return {
+        "task": data.task,
+        "target": data.target,
+        "numeric_features": len(data.numeric_features),
+        "categorical_features": len(data.categorical_features),
+        "test_size": params.split.test_size,
+        "stratify": params.split.stratify,
+        "cv_folds": params.cv.folds,
+        "selection_metric": params.evaluate.metric,
+        "seed": params.base.seed,
+        "models": ",".join(params.enabled_models),
+    }
+
+
+def log_pipeline_run(
+    params: Params,
+    root: Path,
+    *,
+    data_path: Path,
+    split_dir: Path,
+    models_dir: Path,
+    reports: list[Path],
+    figures_dir: Path,
+    run_info_path: Path,
+) -> dict[str, str]:
+    """Log the whole pipeline as one MLflow run (one nested run per model) and the best model.
+
+    Writes ``run_info_path`` (run id, model URI; no credentials) for ``mlops register``.
+    """
+    import logging
+    import warnings
+
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+
+    from construction_delays.files import read_json, write_json
+    from construction_delays.persistence import load_model, model_trusted_types
+
+    experiment_id = connect(root, params.mlflow.experiment)
+    metrics = read_json(next(p for p in reports if p.name == "metrics.json"))
+    best = metrics["best_model"]
+    train = pd.read_parquet(split_dir / "train.parquet")
+    test = pd.read_parquet(split_dir / "test.parquet")
+    features = train.drop(columns=[params.data.target])
+    model = load_model(models_dir / best / "model.skops")
+    tags = {
+        **git_info(root),
+        **dvc_hashes(root, {"dvc.data_md5": "data", "dvc.model_md5": f"outputs/models/{best}"}),
+        "params.digest": file_digest(root / "params.yaml"),
+        "data.path": str(data_path),
+        "best_model": best,
+        "task": params.data.task,
+    }
+    summaries = {name: read_json(models_dir / name / "summary.json") for name in metrics["models"]}
+
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"pipeline-{best}", tags=tags
+    ) as run:
+        mlflow.log_params(flat_params(params))
+        mlflow.log_params({f"best.{k}": v for k, v in summaries[best]["best_params"].items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in metrics["test"].items()})
+        mlflow.log_metrics({f"cv_{k}": v for k, v in metrics["cv"].items()})
+        for context, frame in (("training", train), ("test", test)):
+            dataset = mlflow.data.from_pandas(
+                frame,
+                source=str(data_path),
+                targets=params.data.target,
+                name=f"{data_path.stem}-{context}",
+            )
+            mlflow.log_input(dataset, context=context)
+        for report in reports:
+            mlflow.log_artifact(str(report), artifact_path="reports")
+        mlflow.log_artifacts(str(figures_dir), artifact_path="figures")
+        for name, summary in summaries.items():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+                mlflow.set_tags(
+                    {
+                        "model": name,
+                        "estimator": summary["estimator"],
+                        "git.commit": tags["git.commit"],
+                    }
+                )
+                mlflow.log_params(summary["best_params"] or {"defaults": True})
+                mlflow.log_metrics({f"cv_{k}": v["mean"] for k, v in summary["cv"].items()})
+                mlflow.log_metrics(
+                    {f"test_{k}": v for k, v in metrics["models"][name]["test"].items()}
+                )
+                mlflow.log_artifact(str(models_dir / name / "cv_results.csv"))
+        example = features.dropna().head(5)
+        if example.empty:
+            example = features.head(5)
+        logged = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=model_trusted_types(model),
+            signature=infer_signature(features.head(200), model.predict(features.head(200))),
+            input_example=example,
+            pip_requirements=serving_requirements(),
+        )
+        info = {
+            "run_id": run.info.run_id,
+            "experiment_id": experiment_id,
+            "experiment": params.mlflow.experiment,
+            "model_uri": logged.model_uri,
+            "best_model": best,
+            "tracking_uri": redact(tracking_uri(root)),
+            "git_commit": tags["git.commit"],
+        }
+    write_json(run_info_path, info)
+    return info

@@ -1,0 +1,90 @@
+"""Grid-search training of one model of the zoo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from construction_delays.config import Params
+from construction_delays.evaluation import cv_scorers, cv_sign, resolve_positive_label
+from construction_delays.models import build_pipeline
+
+
+@dataclass
+class TrainingResult:
+    model: Pipeline
+    summary: dict[str, Any]
+    cv_results: pd.DataFrame
+
+
+def make_cv(params: Params) -> KFold | StratifiedKFold:
+    seed = params.base.seed if params.cv.shuffle else None
+    splitter = StratifiedKFold if params.data.task == "classification" else KFold
+    return splitter(n_splits=params.cv.folds, shuffle=params.cv.shuffle, random_state=seed)
+
+
+def train_model(
+    name: str, params: Params, features: pd.DataFrame, target: pd.Series, verbose: int = 0
+) -> TrainingResult:
+    """Tune model ``name`` with GridSearchCV over the configured folds; refit on all training rows.
+
+    Every metric of the task is cross-validated; the configured selection metric picks the
+    best parameters. Returned CV scores are in natural units (errors positive).
+    """
+    spec = params.models[name]
+    pipeline, grid = build_pipeline(name, spec, params.data)
+    classes = sorted(pd.unique(target)) if params.data.task == "classification" else []
+    positive = resolve_positive_label(classes, params.data.positive_class)
+    scorers = cv_scorers(params.data.task, classes, positive)
+    if params.data.task == "classification":
+        smallest_class = int(target.value_counts().min())
+        if smallest_class < params.cv.folds:
+            raise ValueError(
+                f"the rarest class has {smallest_class} training rows, fewer than cv.folds={params.cv.folds}"
+            )
+    search = GridSearchCV(
+        pipeline,
+        param_grid=grid or [{}],
+        scoring=scorers,
+        refit=params.evaluate.metric,
+        cv=make_cv(params),
+        n_jobs=params.cv.n_jobs,
+        verbose=verbose,
+        error_score="raise",
+    )
+    started = time.perf_counter()
+    search.fit(features, target)
+    elapsed = time.perf_counter() - started
+
+    results = pd.DataFrame(search.cv_results_)
+    best = search.best_index_
+    cv_scores = {
+        metric: {
+            "mean": round(cv_sign(metric) * float(results.loc[best, f"mean_test_{metric}"]), 4),
+            "std": round(float(results.loc[best, f"std_test_{metric}"]), 4),
+        }
+        for metric in scorers
+    }
+    summary = {
+        "model": name,
+        "estimator": spec.estimator,
+        "best_params": {
+            k.removeprefix("model__"): _plain(v) for k, v in search.best_params_.items()
+        },
+        "cv": cv_scores,
+        "candidates": len(results),
+        "folds": params.cv.folds,
+        "fit_seconds": round(elapsed, 2),
+        "train_rows": len(features),
+    }
+    return TrainingResult(model=search.best_estimator_, summary=summary, cv_results=results)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars, so summaries serialise to JSON."""
+    return value.item() if hasattr(value, "item") else value

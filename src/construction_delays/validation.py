@@ -1,0 +1,189 @@
+"""Data validation with pandera: every problem is collected (lazy validation), not just the first.
+
+The schema is derived from ``params.yaml`` (target, numeric and categorical features, task), so a
+new dataset needs no code change. The report names the file, the column, the failed check and the
+offending rows, and also summarises the data (rows, dtypes, missing values, class balance) for the
+PR report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from construction_delays.config import DataParams
+from construction_delays.errors import ProjectError
+
+MAX_ROWS_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Problem:
+    column: str
+    check: str
+    message: str
+    rows: list[int] = field(default_factory=list)
+    count: int = 0
+
+
+@dataclass
+class ValidationReport:
+    file: str
+    valid: bool
+    rows: int
+    columns: int
+    md5: str
+    problems: list[Problem]
+    schema: dict[str, str]
+    missing_values: dict[str, int]
+    target_distribution: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe_problems(self) -> str:
+        lines = [f"{self.file}: {len(self.problems)} data problem(s) found"]
+        for problem in self.problems:
+            where = ""
+            if problem.rows:
+                shown = ", ".join(str(r) for r in problem.rows)
+                more = (
+                    f" and {problem.count - len(problem.rows)} more"
+                    if problem.count > len(problem.rows)
+                    else ""
+                )
+                where = f" (rows {shown}{more}; row 0 is the first data row)"
+            lines.append(f"  - column {problem.column!r}: {problem.message}{where}")
+        return "\n".join(lines)
+
+
+class DataValidationError(ProjectError, ValueError):
+    def __init__(self, report: ValidationReport):
+        super().__init__(report.describe_problems())
+        self.report = report
+
+
+def _has_two_classes(series: pd.Series) -> bool:
+    return series.dropna().nunique() >= 2
+
+
+def build_schema(data: DataParams) -> pa.DataFrameSchema:
+    """A pandera schema for the configured columns; extra columns in the file are allowed."""
+    columns: dict[str, pa.Column] = {}
+    for name in data.numeric_features:
+        columns[name] = pa.Column(
+            "float64",
+            coerce=True,
+            nullable=True,
+            checks=pa.Check(
+                lambda s: s.notna().any(), element_wise=False, error="all values are missing"
+            ),
+            title=name,
+        )
+    for name in data.categorical_features:
+        columns[name] = pa.Column(
+            nullable=True,
+            checks=pa.Check(
+                lambda s: s.notna().any(), element_wise=False, error="all values are missing"
+            ),
+        )
+    if data.task == "classification":
+        target_checks = [
+            pa.Check(
+                _has_two_classes,
+                element_wise=False,
+                error="the target needs at least two classes to train a classifier",
+            )
+        ]
+        if data.positive_class is not None:
+            positive = data.positive_class
+            target_checks.append(
+                pa.Check(
+                    lambda s: (s.astype(str) == str(positive)).any(),
+                    element_wise=False,
+                    error=f"positive_class {positive!r} (params.yaml data.positive_class) never occurs",
+                )
+            )
+        columns[data.target] = pa.Column(nullable=False, checks=target_checks)
+    else:
+        columns[data.target] = pa.Column("float64", coerce=True, nullable=False)
+    return pa.DataFrameSchema(
+        columns,
+        checks=pa.Check(
+            lambda df: len(df) >= data.min_rows,
+            error=f"fewer rows than data.min_rows={data.min_rows}",
+        ),
+        strict=False,
+    )
+
+
+def _problems_from(errors: SchemaErrors) -> list[Problem]:
+    cases = errors.failure_cases
+    problems: list[Problem] = []
+    group_keys = ["column", "check"]
+    for (column, check), group in cases.groupby(group_keys, dropna=False, sort=False):
+        column_name = "(table)" if pd.isna(column) else str(column)
+        check_name = str(check)
+        rows = sorted(int(i) for i in group["index"].dropna().unique())
+        sample = [str(v) for v in group["failure_case"].dropna().unique()[:3]]
+        message = _explain(check_name, sample)
+        problems.append(
+            Problem(
+                column=column_name,
+                check=check_name,
+                message=message,
+                rows=rows[:MAX_ROWS_LISTED],
+                count=len(rows),
+            )
+        )
+    return problems
+
+
+def _explain(check: str, sample: list[str]) -> str:
+    if check == "column_in_dataframe":
+        return "column is missing from the file (check the name and spelling in params.yaml)"
+    if check.startswith("coerce_dtype"):
+        wanted = check.split("'")[1] if "'" in check else "the declared type"
+        return f"values cannot be read as {wanted}: e.g. {', '.join(sample)}"
+    if check == "not_nullable":
+        return "has missing values, which are not allowed here"
+    return check
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> ValidationReport:
+    """Validate ``frame`` (read from ``path``) and return the report, valid or not."""
+    problems: list[Problem] = []
+    try:
+        build_schema(data).validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        problems = _problems_from(errors)
+    present = [c for c in [*data.feature_columns, data.target] if c in frame.columns]
+    distribution: dict[str, float] = {}
+    if data.task == "classification" and data.target in frame.columns:
+        shares = frame[data.target].astype(str).value_counts(normalize=True).sort_index()
+        distribution = {str(k): round(float(v), 4) for k, v in shares.items()}
+    return ValidationReport(
+        file=str(path),
+        valid=not problems,
+        rows=len(frame),
+        columns=len(frame.columns),
+        md5=file_md5(path),
+        problems=problems,
+        schema={c: str(frame[c].dtype) for c in present},
+        missing_values={c: int(frame[c].isna().sum()) for c in present if frame[c].isna().any()},
+        target_distribution=distribution,
+    )

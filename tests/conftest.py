@@ -1,0 +1,156 @@
+"""Shared fixtures: real temporary projects (git + DVC + MLflow SQLite store) built from this repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", "pipelines", "src")
+
+
+def tool_env() -> dict[str, str]:
+    """This interpreter's tools first on PATH; the default (local) MLflow store; no telemetry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "Test"
+    env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "test@example.com"
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        args, cwd=cwd, env=tool_env(), text=True, capture_output=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+@dataclass
+class Project:
+    root: Path
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(list(args), self.root, check=check)
+
+    def mlops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("mlops", *args, check=check)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return yaml.safe_load((self.root / "params.yaml").read_text())
+
+    def write_params(self, params: dict[str, Any]) -> None:
+        (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "-m", message)
+
+    def read(self, relative: str) -> bytes:
+        return (self.root / relative).read_bytes()
+
+
+def small_zoo(task: str = "classification") -> dict[str, Any]:
+    """Two quick models with tiny grids: enough to exercise the zoo without minutes of fitting."""
+    if task == "regression":
+        return {
+            "ridge": {"estimator": "sklearn.linear_model.Ridge", "grid": {"alpha": [0.1, 1.0]}},
+            "decision_tree": {
+                "estimator": "sklearn.tree.DecisionTreeRegressor",
+                "params": {"random_state": 0},
+                "grid": {"max_depth": [3, 6]},
+            },
+        }
+    return {
+        "logistic_regression": {
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 500},
+            "grid": {"C": [0.1, 1.0]},
+        },
+        "decision_tree": {
+            "estimator": "sklearn.tree.DecisionTreeClassifier",
+            "params": {"random_state": 0},
+            "grid": {"max_depth": [3, 6]},
+        },
+    }
+
+
+def init_project(root: Path, params: dict[str, Any], data: pd.DataFrame | None = None) -> Project:
+    """Copy the pipeline into ``root`` with ``params``; track ``data`` (or a small sample) with DVC."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    project = Project(root)
+    project.write_params(params)
+    project.run("git", "init", "-q", "-b", "main")
+    project.run("dvc", "init", "-q")
+    shutil.copy2(ROOT / ".dvc" / "config", root / ".dvc" / "config")
+    data_path = root / params["data"]["path"]
+    data_path.parent.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        sample = params["data"]["sample"]
+        project.mlops(
+            "data",
+            "generate",
+            "--out",
+            str(data_path),
+            "--rows",
+            str(sample["rows"]),
+            "--seed",
+            str(sample["seed"]),
+        )
+    elif data_path.suffix == ".parquet":
+        data.to_parquet(data_path, index=False)
+    else:
+        data.to_csv(data_path, index=False)
+    project.run("dvc", "add", "-q", str(data_path.parent.relative_to(root)))
+    project.commit("initial project")
+    return project
+
+
+def reference_params(rows: int = 600) -> dict[str, Any]:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["sample"]["rows"] = rows
+    params["data"]["min_rows"] = 50
+    params["models"] = small_zoo()
+    return params
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Project]:
+    def factory(
+        params: dict[str, Any] | None = None,
+        data: pd.DataFrame | None = None,
+        name: str = "project",
+    ) -> Project:
+        return init_project(tmp_path / name, params or reference_params(), data)
+
+    return factory
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A small reference project that has run the pipeline once (module-scoped: runs cost seconds)."""
+    project = init_project(tmp_path_factory.mktemp("trained") / "project", reference_params())
+    project.mlops("run")
+    project.commit("first run")
+    return project
