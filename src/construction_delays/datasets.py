@@ -34,7 +34,7 @@ def tracking_dvc_file(root: Path, data_path: Path) -> Path | None:
 
 
 def in_sync(dvc: DvcRunner, dvc_file: Path) -> bool:
-    result = dvc("status", "--json", str(dvc_file), capture=True)
+    result = dvc("status", "--json", dvc_file.name, capture=True)
     return json.loads(result.stdout or "{}") == {}
 
 
@@ -51,33 +51,37 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
 
     if data_path.is_file():
         if in_sync(dvc, dvc_file):
-            return f"{data_path}: present, matches {dvc_file}"
+            return f"{data_path}: present, matches {dvc_file.name}"
         return (
-            f"{data_path}: differs from {dvc_file}; using the file on disk "
+            f"{data_path}: differs from {dvc_file.name}; using the file on disk "
             f"(record the new version with `dvc add {data_path.parent}`)"
         )
 
+    if in_sync(dvc, dvc_file):
+        raise MaterialiseError(
+            f"{data_path}: file not found; {dvc_file.name} tracks {data_path.parent} but it has no such file "
+            "(check data.path in params.yaml)"
+        )
     has_remote = bool(dvc("remote", "list", capture=True).stdout.strip())
     if has_remote:
-        dvc("pull", str(dvc_file))
+        dvc("pull", dvc_file.name)
         return f"{data_path}: pulled from the DVC remote"
-    if (
-        dvc("checkout", str(dvc_file), check=False, capture=True).returncode == 0
-        and data_path.is_file()
-    ):
+    if dvc("checkout", dvc_file.name, check=False, capture=True).returncode == 0 and data_path.is_file():
         return f"{data_path}: restored from the local DVC cache"
     if params.data.sample is None:
         raise MaterialiseError(
-            f"{data_path}: missing, no DVC remote is configured and params.yaml data.sample is null; "
+            f"{data_path}: file not found, no DVC remote is configured and params.yaml data.sample is null; "
             "add a remote (`dvc remote add -d ...`) or copy the file in place"
         )
     from construction_delays.sample_data import write_sample
 
     write_sample(data_path, rows=params.data.sample.rows, seed=params.data.sample.seed)
     if not in_sync(dvc, dvc_file):
+        data_path.unlink()
         raise MaterialiseError(
-            f"{data_path}: the regenerated sample does not hash to what {dvc_file} records; if you changed "
-            "data.sample on purpose, record it with `dvc add " + str(data_path.parent) + "`"
+            f"{data_path}: file not found, and the sample generated from params.yaml data.sample does not "
+            f"hash to what {dvc_file.name} records; if you changed data.sample on purpose, generate it with "
+            f"`mlops data generate` and record it with `dvc add {data_path.parent}`"
         )
-    dvc("commit", "--force", "--quiet", str(dvc_file))  # store it in the cache for `dvc push`
-    return f"{data_path}: regenerated from the sample generator, hash matches {dvc_file}"
+    dvc("commit", "--force", "--quiet", dvc_file.name)  # store it in the cache for `dvc push`
+    return f"{data_path}: regenerated from the sample generator, hash matches {dvc_file.name}"

@@ -124,20 +124,19 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
 
 
 def _problems_from(errors: SchemaErrors) -> list[Problem]:
-    cases = errors.failure_cases
+    cases = errors.failure_cases.copy()
+    # For a missing column pandera reports the column *name* as the failure case.
+    missing = cases["check"] == "column_in_dataframe"
+    cases.loc[missing, "column"] = cases.loc[missing, "failure_case"]
     problems: list[Problem] = []
-    group_keys = ["column", "check"]
-    for (column, check), group in cases.groupby(group_keys, dropna=False, sort=False):
-        column_name = "(table)" if pd.isna(column) else str(column)
-        check_name = str(check)
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         rows = sorted(int(i) for i in group["index"].dropna().unique())
         sample = [str(v) for v in group["failure_case"].dropna().unique()[:3]]
-        message = _explain(check_name, sample)
         problems.append(
             Problem(
-                column=column_name,
-                check=check_name,
-                message=message,
+                column="(table)" if pd.isna(column) else str(column),
+                check=str(check),
+                message=_explain(str(check), sample),
                 rows=rows[:MAX_ROWS_LISTED],
                 count=len(rows),
             )

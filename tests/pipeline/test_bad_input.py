@@ -1,0 +1,136 @@
+"""Bad input stops with an error naming what is wrong and where, and loses nothing."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.conftest import Project
+
+pytestmark = pytest.mark.slow
+
+DATA = "data/construction_activities.csv"
+REGISTERED = "construction-delays-classifier"
+
+
+def state(project: Project) -> dict[str, Any]:
+    """Everything a failed run must leave untouched: model files, metrics, registry versions/aliases."""
+    from mlflow import MlflowClient
+
+    files = sorted((project.root / "outputs" / "models").rglob("*")) + [project.root / "reports" / "metrics.json"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.root / 'mlflow.db'}")
+    model = client.get_registered_model(REGISTERED)
+    versions = client.search_model_versions(f"name = '{REGISTERED}'")
+    return {
+        "files": {str(p.relative_to(project.root)): p.read_bytes() for p in files if p.is_file()},
+        "versions": sorted(v.version for v in versions),
+        "aliases": dict(model.aliases),
+    }
+
+
+@pytest.fixture
+def project(trained_project: Project) -> Iterator[Project]:
+    """The trained project; params.yaml and the data file are restored after each case."""
+    params_bytes = trained_project.read("params.yaml")
+    data_bytes = trained_project.read(DATA)
+    yield trained_project
+    (trained_project.root / "params.yaml").write_bytes(params_bytes)
+    (trained_project.root / DATA).write_bytes(data_bytes)
+
+
+def edit_params(change: Callable[[dict[str, Any]], None]) -> Callable[[Project], None]:
+    def apply(project: Project) -> None:
+        params = copy.deepcopy(project.params)
+        change(params)
+        project.write_params(params)
+
+    return apply
+
+
+def edit_data(change: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Project], None]:
+    def apply(project: Project) -> None:
+        path = project.root / DATA
+        change(pd.read_csv(path)).to_csv(path, index=False)
+
+    return apply
+
+
+def set_grid(name: str, grid: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def change(params: dict[str, Any]) -> None:
+        params["models"][name]["grid"] = grid
+
+    return change
+
+
+def empty_file(project: Project) -> None:
+    (project.root / DATA).write_bytes(b"")
+
+
+def text_in_numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["Crew Size"] = frame["Crew Size"].astype(object)
+    frame.loc[[3, 7], "Crew Size"] = "twelve"
+    return frame
+
+
+def single_class(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(**{"Schedule Adherence": "On Schedule"})
+
+
+CASES: dict[str, tuple[Callable[[Project], None], list[str]]] = {
+    "missing file": (
+        edit_params(lambda p: p["data"].update(path="data/nope.csv")),
+        ["data/nope.csv", "not found"],
+    ),
+    "empty file": (empty_file, [DATA, "empty"]),
+    "missing target column": (
+        edit_data(lambda f: f.drop(columns=["Schedule Adherence"])),
+        ["'Schedule Adherence'", "missing from the file"],
+    ),
+    "missing feature column": (
+        edit_data(lambda f: f.drop(columns=["Site Region"])),
+        ["'Site Region'", "missing from the file"],
+    ),
+    "wrong dtype": (edit_data(text_in_numeric), ["'Crew Size'", "twelve", "rows 3, 7"]),
+    "single class": (edit_data(single_class), ["'Schedule Adherence'", "at least two classes"]),
+    "unknown estimator class": (
+        edit_params(lambda p: p["models"]["decision_tree"].update(estimator="sklearn.tree.NoSuchTree")),
+        ["models.decision_tree.estimator", "NoSuchTree"],
+    ),
+    "unknown grid parameter": (
+        edit_params(set_grid("decision_tree", {"max_dpth": [2]})),
+        ["models.decision_tree.grid", "max_dpth"],
+    ),
+    "invalid grid value": (
+        edit_params(set_grid("decision_tree", {"max_depth": [-3]})),
+        ["models.decision_tree.grid", "max_depth"],
+    ),
+    "metric that does not fit the task": (
+        edit_params(lambda p: p["evaluate"].update(metric="rmse")),
+        ["params.yaml", "evaluate.metric", "rmse"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_clearly_and_keeps_last_good_state(project: Project, case: str) -> None:
+    corrupt, expected = CASES[case]
+    before = state(project)
+    corrupt(project)
+    result = project.mlops("run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for fragment in expected:
+        assert fragment in output, f"{fragment!r} missing from:\n{output}"
+    assert "Traceback" not in output
+    assert state(project) == before
+
+
+def test_valid_input_runs_again_after_the_failures(project: Project) -> None:
+    result = project.mlops("run")
+    assert "already registered" in result.stderr
+    assert (project.root / Path("reports/metrics.json")).is_file()
