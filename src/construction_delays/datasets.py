@@ -66,7 +66,10 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
     if has_remote:
         dvc("pull", dvc_file.name)
         return f"{data_path}: pulled from the DVC remote"
-    if dvc("checkout", dvc_file.name, check=False, capture=True).returncode == 0 and data_path.is_file():
+    if (
+        dvc("checkout", dvc_file.name, check=False, capture=True).returncode == 0
+        and data_path.is_file()
+    ):
         return f"{data_path}: restored from the local DVC cache"
     if params.data.sample is None:
         raise MaterialiseError(

@@ -22,7 +22,10 @@ def state(project: Project) -> dict[str, Any]:
     """Everything a failed run must leave untouched: model files, metrics, registry versions/aliases."""
     from mlflow import MlflowClient
 
-    files = sorted((project.root / "outputs" / "models").rglob("*")) + [project.root / "reports" / "metrics.json"]
+    files = [
+        *sorted((project.root / "outputs" / "models").rglob("*")),
+        project.root / "reports" / "metrics.json",
+    ]
     client = MlflowClient(tracking_uri=f"sqlite:///{project.root / 'mlflow.db'}")
     model = client.get_registered_model(REGISTERED)
     versions = client.search_model_versions(f"name = '{REGISTERED}'")
@@ -98,7 +101,9 @@ CASES: dict[str, tuple[Callable[[Project], None], list[str]]] = {
     "wrong dtype": (edit_data(text_in_numeric), ["'Crew Size'", "twelve", "rows 3, 7"]),
     "single class": (edit_data(single_class), ["'Schedule Adherence'", "at least two classes"]),
     "unknown estimator class": (
-        edit_params(lambda p: p["models"]["decision_tree"].update(estimator="sklearn.tree.NoSuchTree")),
+        edit_params(
+            lambda p: p["models"]["decision_tree"].update(estimator="sklearn.tree.NoSuchTree")
+        ),
         ["models.decision_tree.estimator", "NoSuchTree"],
     ),
     "unknown grid parameter": (
