@@ -6,7 +6,6 @@ bytes hash to exactly what ``data.dvc`` records (the generator is deterministic)
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +32,28 @@ def tracking_dvc_file(root: Path, data_path: Path) -> Path | None:
     return None
 
 
+def recorded_hashes(dvc_file: Path) -> list[str]:
+    return [
+        out.get("md5", "") for out in (yaml.safe_load(dvc_file.read_text()) or {}).get("outs", [])
+    ]
+
+
 def in_sync(dvc: DvcRunner, dvc_file: Path) -> bool:
-    result = dvc("status", "--json", dvc_file.name, capture=True)
-    return json.loads(result.stdout or "{}") == {}
+    """Does the data on disk hash to what ``dvc_file`` records?
+
+    ``dvc status`` cannot answer this in a fresh clone (it reports "not in cache" whether or not the
+    bytes match), so let DVC hash the data with ``dvc commit`` (which also caches it for ``dvc push``)
+    and compare; the .dvc file is put back exactly as it was.
+    """
+    recorded_text = dvc_file.read_text()
+    recorded = recorded_hashes(dvc_file)
+    committed = (
+        dvc("commit", "--force", "--quiet", dvc_file.name, check=False, capture=True).returncode
+        == 0
+    )
+    current = recorded_hashes(dvc_file)
+    dvc_file.write_text(recorded_text)
+    return committed and current == recorded
 
 
 def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
@@ -86,5 +104,4 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
             f"hash to what {dvc_file.name} records; if you changed data.sample on purpose, generate it with "
             f"`mlops data generate` and record it with `dvc add {data_path.parent}`"
         )
-    dvc("commit", "--force", "--quiet", dvc_file.name)  # store it in the cache for `dvc push`
     return f"{data_path}: regenerated from the sample generator, hash matches {dvc_file.name}"

@@ -26,7 +26,7 @@ def resolve_positive_label(classes: Sequence[Any], positive_class: Any) -> Any:
     if positive_class is None:
         return sorted(classes)[-1]  # scikit-learn's own convention
     for label in classes:
-        if str(label) == str(positive_class):
+        if label == positive_class or str(label) == str(positive_class):
             return label
     raise ValueError(
         f"positive_class {positive_class!r} is not one of the target classes {list(classes)}"

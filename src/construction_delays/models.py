@@ -65,6 +65,10 @@ def _check_params(name: str, estimator: BaseEstimator, spec: ModelSpec) -> None:
     validate = getattr(estimator, "_validate_params", None)
     if validate is None:  # not every third-party estimator declares constraints
         return
+    try:
+        validate()
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"params.yaml: models.{name}.params: {error}") from None
     for candidate in ParameterGrid(spec.grid or {}):
         probe = estimator.__class__(**{**spec.params, **candidate})
         try:

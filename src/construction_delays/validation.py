@@ -105,7 +105,7 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
             positive = data.positive_class
             target_checks.append(
                 pa.Check(
-                    lambda s: (s.astype(str) == str(positive)).any(),
+                    lambda s: ((s == positive) | (s.astype(str) == str(positive))).any(),
                     element_wise=False,
                     error=f"positive_class {positive!r} (params.yaml data.positive_class) never occurs",
                 )
@@ -128,6 +128,11 @@ def _problems_from(errors: SchemaErrors) -> list[Problem]:
     # For a missing column pandera reports the column *name* as the failure case.
     missing = cases["check"] == "column_in_dataframe"
     cases.loc[missing, "column"] = cases.loc[missing, "failure_case"]
+    # A failed coercion is also reported as a failed dtype check on the same rows: keep one.
+    coerced = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"), "column"])
+    cases = cases[
+        ~(cases["check"].astype(str).str.startswith("dtype(") & cases["column"].isin(coerced))
+    ]
     problems: list[Problem] = []
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         rows = sorted(int(i) for i in group["index"].dropna().unique())

@@ -1,0 +1,221 @@
+"""Data validation: one report lists every problem, with columns and offending rows; file errors."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from construction_delays.config import DataParams, Params, load_params
+from construction_delays.data import DataError, read_table
+from construction_delays.sample_data import DELAYED, ON_SCHEDULE, TARGET, generate
+from construction_delays.validation import (
+    DataValidationError,
+    ValidationReport,
+    validate_frame,
+)
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def data(params: Params) -> DataParams:
+    return params.data
+
+
+@pytest.fixture(scope="module")
+def good_frame() -> pd.DataFrame:
+    return generate(rows=200, seed=11)
+
+
+def validate_file(frame: pd.DataFrame, data: DataParams, path: Path) -> ValidationReport:
+    """Round-trip through a real CSV file, as the validate stage does."""
+    frame.to_csv(path, index=False)
+    return validate_frame(read_table(path), data, path)
+
+
+def checks_by_column(report: ValidationReport) -> set[tuple[str, str]]:
+    return {(problem.column, problem.check) for problem in report.problems}
+
+
+def test_good_frame_is_valid(tmp_path: Path, good_frame: pd.DataFrame, data: DataParams) -> None:
+    path = tmp_path / "good.csv"
+    report = validate_file(good_frame, data, path)
+
+    assert report.valid, report.describe_problems()
+    assert report.problems == []
+    assert report.rows == 200
+    assert report.columns == len(good_frame.columns)
+    assert report.md5 == hashlib.md5(path.read_bytes()).hexdigest()
+    assert set(report.target_distribution) == {DELAYED, ON_SCHEDULE}
+    assert sum(report.target_distribution.values()) == pytest.approx(1.0, abs=1e-3)
+    expected_missing = {c: int(n) for c, n in good_frame.isna().sum().items() if n}
+    assert report.missing_values == expected_missing
+    assert set(report.schema) == {*data.feature_columns, data.target}
+    assert report.to_dict()["valid"] is True
+
+
+def test_every_problem_is_reported_at_once(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.drop(columns=["Activity Type"])
+    frame["Crew Size"] = frame["Crew Size"].astype(object)
+    frame.loc[[4, 150], "Crew Size"] = ["twelve", "?"]
+    frame.loc[9, TARGET] = np.nan
+    frame["Site Region"] = np.nan
+    path = tmp_path / "bad.csv"
+
+    report = validate_file(frame, data, path)
+
+    assert not report.valid
+    found = checks_by_column(report)
+    assert ("Activity Type", "column_in_dataframe") in found
+    assert ("Crew Size", "coerce_dtype('float64')") in found
+    assert (TARGET, "not_nullable") in found
+    assert ("Site Region", "all values are missing") in found
+    by_check = {(p.column, p.check): p for p in report.problems}
+    assert by_check[("Crew Size", "coerce_dtype('float64')")].rows == [4, 150]
+    assert by_check[(TARGET, "not_nullable")].rows == [9]
+
+    text = report.describe_problems()
+    assert text.startswith(f"{path}: {len(report.problems)} data problem(s) found")
+    assert "column 'Activity Type': column is missing from the file" in text
+    assert "column 'Crew Size': values cannot be read as float64: e.g. twelve, ?" in text
+    assert "(rows 4, 150; row 0 is the first data row)" in text
+    assert f"column '{TARGET}': has missing values" in text
+    assert "column 'Site Region': all values are missing" in text
+
+    error = DataValidationError(report)
+    assert str(error) == text
+    assert error.report is report
+
+
+def test_missing_columns_are_each_named(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.drop(columns=["Crew Size", "Site Region", TARGET])
+    report = validate_file(frame, data, tmp_path / "bad.csv")
+
+    assert checks_by_column(report) == {
+        ("Crew Size", "column_in_dataframe"),
+        ("Site Region", "column_in_dataframe"),
+        (TARGET, "column_in_dataframe"),
+    }
+
+
+def test_many_offending_rows_are_truncated_with_a_count(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.copy()
+    frame["Subcontractor Count"] = frame["Subcontractor Count"].astype(object)
+    bad_rows = list(range(20, 45))
+    frame.loc[bad_rows, "Subcontractor Count"] = "unknown"
+
+    report = validate_file(frame, data, tmp_path / "bad.csv")
+    problem = next(p for p in report.problems if p.check.startswith("coerce_dtype"))
+
+    assert problem.column == "Subcontractor Count"
+    assert problem.rows == bad_rows[:10]
+    assert problem.count == 25
+    assert "and 15 more" in report.describe_problems()
+
+
+def test_single_class_target_is_reported(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.assign(**{TARGET: DELAYED})
+    report = validate_file(frame, data, tmp_path / "one_class.csv")
+
+    assert not report.valid
+    assert [(p.column, p.message) for p in report.problems] == [
+        (TARGET, "the target needs at least two classes to train a classifier")
+    ]
+
+
+def test_positive_class_that_never_occurs_is_reported(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.assign(**{TARGET: good_frame[TARGET].replace({DELAYED: "Late"})})
+    report = validate_file(frame, data, tmp_path / "renamed.csv")
+
+    assert not report.valid
+    assert len(report.problems) == 1
+    assert report.problems[0].column == TARGET
+    assert re.search(
+        r"positive_class 'Delayed' \(params\.yaml data\.positive_class\) never occurs",
+        report.problems[0].message,
+    )
+
+
+def test_too_few_rows_is_a_table_problem(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    report = validate_file(good_frame.head(data.min_rows - 1), data, tmp_path / "small.csv")
+
+    assert [(p.column, p.message) for p in report.problems] == [
+        ("(table)", f"fewer rows than data.min_rows={data.min_rows}")
+    ]
+
+
+def test_regression_target_must_be_numeric(
+    tmp_path: Path, good_frame: pd.DataFrame, params: Params
+) -> None:
+    raw = params.model_dump()
+    raw["data"].update(
+        task="regression",
+        positive_class=None,
+        target="Planned Duration (days)",
+        numeric_features=["Crew Size"],
+        categorical_features=["Site Region"],
+    )
+    raw["evaluate"]["metric"] = "mae"
+    data = Params.model_validate(raw).data
+    frame = good_frame.copy()
+    frame["Planned Duration (days)"] = frame["Planned Duration (days)"].astype(object)
+    frame.loc[3, "Planned Duration (days)"] = "long"
+
+    report = validate_file(frame, data, tmp_path / "regression.csv")
+
+    assert ("Planned Duration (days)", "coerce_dtype('float64')") in checks_by_column(report)
+    assert report.target_distribution == {}
+
+
+def test_read_table_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.csv"
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: file not found"):
+        read_table(path)
+
+
+def test_read_table_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: file is empty"):
+        read_table(path)
+
+
+def test_read_table_header_only_csv(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("Crew Size,Site Region,Schedule Adherence\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: has a header but no rows"):
+        read_table(path)
+
+
+def test_read_table_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.parquet"
+    path.write_bytes(b"this is not parquet at all")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: cannot be parsed"):
+        read_table(path)
+
+
+def test_read_table_parquet_roundtrip(tmp_path: Path, good_frame: pd.DataFrame) -> None:
+    path = tmp_path / "data.parquet"
+    good_frame.to_parquet(path, index=False)
+    pd.testing.assert_frame_equal(read_table(path), good_frame)
