@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup run test test-fast lint check ui bench
+.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,11 +32,32 @@ test: setup ## run the whole test suite (unit, data, pipeline end to end)
 test-fast: setup ## unit tests only (no end-to-end pipeline runs)
 	$(RUN) pytest -m "not slow"
 
-lint: setup ## ruff lint and format check
-	$(RUN) ruff check . && $(RUN) ruff format --check .
+lint: setup ## ruff lint and format check; actionlint and zizmor (offline) on .github/workflows
+	$(RUN) ruff check . && $(RUN) ruff format --check . && $(RUN) actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) && $(RUN) zizmor --offline .github/workflows
 
 check: setup ## validate params.yaml, the model zoo and the data without training
 	$(RUN) mlops check
+
+data: setup ## materialise the dataset (dvc pull with a remote, else regenerate the sample + hash check)
+	$(RUN) mlops data pull
+
+repro: setup ## reproduce the pipeline without registering (what a pull request runs)
+	$(RUN) mlops run --no-register
+
+report: setup ## write report.md: metrics/params/data vs main, quality gates, plots (BASE=main)
+	$(RUN) mlops report --base $(or $(BASE),main)
+
+gates: setup ## fail if a quality gate in params.yaml fails (BASE=main)
+	$(RUN) mlops gates --base $(or $(BASE),main)
+
+register: setup ## register the last run's best model as a new version @challenger
+	$(RUN) mlops register
+
+push: setup ## push data, split and models to the DVC remote (no-op without a remote)
+	$(RUN) mlops data push
+
+promote: setup ## promote @challenger to @champion if it passes the gates and beats the champion
+	$(RUN) mlops promote
 
 ui: setup ## MLflow UI on the local store (http://127.0.0.1:5000)
 	$(RUN) mlops ui

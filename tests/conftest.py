@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", "pipelines", "src")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", "Makefile", "pipelines", "src")
 
 
 def tool_env() -> dict[str, str]:
@@ -60,6 +60,17 @@ class Project:
     def commit(self, message: str) -> None:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "-m", message)
+
+    def make(self, target: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A Makefile target exactly as CI runs it, but in this test's environment (no uv sync)."""
+        return self.run(
+            "make",
+            "--no-print-directory",
+            target,
+            "RUN=",
+            f"UV={shutil.which('true')}",
+            check=check,
+        )
 
     def read(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()
@@ -131,6 +142,8 @@ def reference_params(rows: int = 600) -> dict[str, Any]:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["sample"]["rows"] = rows
     params["data"]["min_rows"] = 50
+    params["gates"]["data"]["min_rows"] = 100
+    params["gates"]["metrics"] = {"f1": 0.5, "roc_auc": 0.65}  # 600 rows learn less than 5000
     params["models"] = small_zoo()
     return params
 

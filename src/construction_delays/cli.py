@@ -29,6 +29,10 @@ class CommandError(ProjectError):
     pass
 
 
+class GateFailedError(ProjectError):
+    pass
+
+
 def tool_env() -> dict[str, str]:
     """Environment for DVC and stage subprocesses: this interpreter's bin dir first, no telemetry."""
     env = dict(os.environ)
@@ -70,6 +74,16 @@ def data_pull(params_file: ParamsOption = Path("params.yaml")) -> None:
     from construction_delays.datasets import materialise
 
     console.print(materialise(load_params(params_file), Path.cwd(), dvc))
+
+
+@data_app.command("push")
+@reported
+def data_push() -> None:
+    """Push data and pipeline outputs to the DVC remote; a no-op (with a note) when none is set."""
+    if not dvc("remote", "list", capture=True).stdout.strip():
+        console.print("no DVC remote configured: nothing pushed (`dvc remote add -d <name> <url>`)")
+        return
+    dvc("push")
 
 
 @app.command()
@@ -131,6 +145,80 @@ def register(params_file: ParamsOption = Path("params.yaml")) -> None:
     console.print(
         f"[green]✓[/] {verb}: {outcome['name']} version {outcome['version']} @{outcome['alias']}"
     )
+
+
+@app.command()
+@reported
+def report(
+    base: Annotated[str, typer.Option(help="git ref to compare against")] = "main",
+    out: Annotated[Path, typer.Option(help="Markdown file to write")] = Path("report.md"),
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Write the PR report (metrics/params/data vs BASE, gates, plots) and reports/gates.json."""
+    from construction_delays.files import write_json
+    from construction_delays.report import GATES_FILE, build_report, gates_payload
+
+    markdown, gates = build_report(Path.cwd(), load_params(params_file), base)
+    out.write_text(markdown, encoding="utf-8")
+    write_json(Path(GATES_FILE), gates_payload(gates))
+    failed = sum(not g.passed for g in gates)
+    console.print(f"report written to {out.resolve()} ({failed} gate(s) failed)")
+
+
+@app.command()
+@reported
+def gates(
+    base: Annotated[str, typer.Option(help="git ref to compare against")] = "main",
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Check the quality gates of params.yaml; exit 1 naming each failed gate."""
+    from construction_delays.gates import all_passed
+    from construction_delays.report import build_report
+
+    _, results = build_report(Path.cwd(), load_params(params_file), base)
+    for result in results:
+        mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
+        console.print(f"{mark} {result.gate}: {result.value} (needs {result.threshold})")
+    if not all_passed(results):
+        raise GateFailedError(
+            f"{sum(not r.passed for r in results)} quality gate(s) failed (params.yaml gates:)"
+        )
+
+
+@app.command()
+@reported
+def promote(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Promote @challenger to @champion if it passes the gates and is not worse than the champion."""
+    from construction_delays.files import write_json
+    from construction_delays.registry import promote_challenger
+
+    outcome = promote_challenger(load_params(params_file), Path.cwd())
+    write_json(Path("reports/promotion.json"), outcome)
+    if outcome["promoted"]:
+        console.print(
+            f"[green]✓[/] {outcome['name']} v{outcome['champion']} is now @champion ({outcome['reason']})"
+        )
+    else:
+        console.print(
+            f"{outcome['name']} v{outcome['challenger']} stays @challenger: {outcome['reason']}"
+        )
+
+
+@app.command()
+@reported
+def param(
+    key: Annotated[str, typer.Argument(help="dotted key, e.g. report.publish_images")],
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Print one validated value of params.yaml (lower-case JSON), for workflows and scripts."""
+    import json
+
+    value: object = load_params(params_file).model_dump(mode="json")
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise CommandError(f"{params_file}: no key {key!r}")
+        value = value[part]
+    print(value if isinstance(value, str) else json.dumps(value))
 
 
 @app.command()

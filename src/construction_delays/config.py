@@ -116,6 +116,34 @@ class EvaluateParams(_Section):
     metric: str = "f1"
 
 
+class DataGateParams(_Section):
+    min_rows: int | None = Field(None, ge=1)
+    max_missing_share: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class GateParams(_Section):
+    """Quality gates: ``metrics`` are absolute bounds on the best model's test metrics (minimums;
+    maximums for error metrics); ``max_regression`` is the largest allowed change for the worse
+    against main and against the registry champion."""
+
+    metrics: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, float] = Field(default_factory=dict)
+    data: DataGateParams = DataGateParams()
+
+    @field_validator("max_regression")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = [k for k, v in value.items() if v < 0]
+        if negative:
+            raise ValueError(f"tolerances must be >= 0: {negative}")
+        return value
+
+
+class ReportParams(_Section):
+    # CML's --publish uploads images to a public third-party host: opt in explicitly.
+    publish_images: bool = False
+
+
 class MlflowParams(_Section):
     experiment: str
     registered_model: str
@@ -128,6 +156,8 @@ class Params(_Section):
     cv: CVParams = CVParams()
     models: dict[str, ModelSpec]
     evaluate: EvaluateParams = EvaluateParams()
+    gates: GateParams = GateParams()
+    report: ReportParams = ReportParams()
     mlflow: MlflowParams
 
     @model_validator(mode="after")
@@ -142,6 +172,12 @@ class Params(_Section):
             )
         if not any(spec.enabled for spec in self.models.values()):
             raise ValueError("models: enable at least one model")
+        for section in ("metrics", "max_regression"):
+            unknown = sorted(set(getattr(self.gates, section)) - set(allowed))
+            if unknown:
+                raise ValueError(
+                    f"gates.{section}: {unknown} do not apply to a {self.data.task} task; use {list(allowed)}"
+                )
         bad_names = [name for name in self.models if not name.replace("_", "").isalnum()]
         if bad_names:
             raise ValueError(f"models: names must be letters, digits and '_' only: {bad_names}")

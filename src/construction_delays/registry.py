@@ -72,3 +72,69 @@ def register_challenger(params: Params, root: Path, run_info_path: Path) -> dict
         "created": created,
         "run_id": info["run_id"],
     }
+
+
+CHAMPION, PREVIOUS = "champion", "previous"
+
+
+def promote_challenger(params: Params, root: Path) -> dict[str, Any]:
+    """Make ``challenger`` the ``champion`` if it passes the metric gates and is not worse than the
+    current champion by more than ``gates.max_regression``; the old champion becomes ``previous``.
+
+    Idempotent: promoting the version that already is champion changes nothing.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from construction_delays.gates import all_passed, model_gates
+
+    connect(root, params.mlflow.experiment)
+    client = MlflowClient()
+    name = params.mlflow.registered_model
+
+    def by_alias(alias: str) -> Any:
+        try:
+            return client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def test_metrics(version: Any) -> dict[str, float]:
+        metrics = client.get_run(version.run_id).data.metrics
+        return {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+
+    challenger, champion = by_alias(CHALLENGER), by_alias(CHAMPION)
+    if challenger is None:
+        raise RegistryError(
+            f"{name}: no version has the alias '{CHALLENGER}'; run `mlops register` first"
+        )
+    outcome: dict[str, Any] = {
+        "name": name,
+        "challenger": int(challenger.version),
+        "promoted": False,
+    }
+    if champion is not None and champion.version == challenger.version:
+        return {**outcome, "champion": int(champion.version), "reason": "already champion"}
+    references = (
+        {f"champion v{champion.version}": test_metrics(champion)} if champion is not None else {}
+    )
+    results = model_gates(params.gates, test_metrics(challenger), references)
+    outcome["gates"] = [r.to_dict() for r in results]
+    if not all_passed(results):
+        failed = ", ".join(
+            f"{r.gate}: {r.value} (needs {r.threshold})" for r in results if not r.passed
+        )
+        return {
+            **outcome,
+            "champion": int(champion.version) if champion else None,
+            "reason": f"gates failed: {failed}",
+        }
+    if champion is not None:
+        client.set_registered_model_alias(name, PREVIOUS, champion.version)
+    client.set_registered_model_alias(name, CHAMPION, challenger.version)
+    return {
+        **outcome,
+        "promoted": True,
+        "champion": int(challenger.version),
+        "previous": int(champion.version) if champion else None,
+        "reason": "passed the gates",
+    }

@@ -152,6 +152,7 @@ def test_regression_metric_accepted_only_for_regression(raw_params: dict[str, An
     raw["data"]["task"] = "regression"
     raw["data"]["positive_class"] = None
     raw["evaluate"]["metric"] = "rmse"
+    raw["gates"] = {"metrics": {"r2": 0.3}, "max_regression": {"rmse": 2.0}}
     params = parse_params(raw)
     assert not params.higher_is_better
 
@@ -165,4 +166,21 @@ def test_positive_class_rejected_for_regression(raw_params: dict[str, Any]) -> N
     raw["data"]["task"] = "regression"
     raw["evaluate"]["metric"] = "mae"
     with pytest.raises(ConfigError, match=r"(?s)^custom\.yaml: .*\n  - data: positive_class"):
+        parse_params(raw, Path("custom.yaml"))
+
+
+def test_gates_must_use_metrics_of_the_task(raw_params: dict[str, Any]) -> None:
+    raw = copy.deepcopy(raw_params)
+    raw["gates"]["max_regression"] = {"rmse": 0.1}
+    with pytest.raises(
+        ConfigError,
+        match=r"gates\.max_regression: \['rmse'\] do not apply to a classification task",
+    ):
+        parse_params(raw, Path("custom.yaml"))
+
+
+def test_negative_regression_tolerance_rejected(raw_params: dict[str, Any]) -> None:
+    raw = copy.deepcopy(raw_params)
+    raw["gates"]["max_regression"] = {"f1": -0.1}
+    with pytest.raises(ConfigError, match=r"gates\.max_regression: .*>= 0"):
         parse_params(raw, Path("custom.yaml"))

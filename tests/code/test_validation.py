@@ -177,6 +177,7 @@ def test_regression_target_must_be_numeric(
         categorical_features=["Site Region"],
     )
     raw["evaluate"]["metric"] = "mae"
+    raw["gates"] = {"metrics": {"mae": 10.0}}
     data = Params.model_validate(raw).data
     frame = good_frame.copy()
     frame["Planned Duration (days)"] = frame["Planned Duration (days)"].astype(object)

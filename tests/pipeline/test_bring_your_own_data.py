@@ -50,6 +50,12 @@ def own_data_params(data: dict[str, Any], metric: str, task: str) -> dict[str, A
     params["data"] = {"min_rows": 50, "sample": None, **data}
     params["models"] = small_zoo(task)
     params["evaluate"] = {"metric": metric}
+    if task == "regression":
+        params["gates"] = {
+            "metrics": {"r2": 0.2},
+            "max_regression": {"rmse": 5.0},
+            "data": {"min_rows": 100},
+        }
     params["mlflow"] = {"experiment": f"byod-{task}", "registered_model": f"byod-{task}-model"}
     return params
 

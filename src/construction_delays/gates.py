@@ -1,0 +1,111 @@
+"""Quality gates: thresholds from params.yaml (`gates:`), checked against the run's metrics, the
+base branch (main) and, when the registry has one, the champion.
+
+Gates are data in params.yaml, so loosening one shows up in the pull request's diff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from construction_delays.config import LOWER_IS_BETTER, GateParams
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    threshold: str
+    value: str
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _minimum_gate(metric: str, bound: float, value: float | None) -> GateResult:
+    lower = metric in LOWER_IS_BETTER
+    passed = value is not None and (value <= bound if lower else value >= bound)
+    return GateResult(
+        gate=f"{metric} (test)",
+        threshold=f"{'≤' if lower else '≥'} {bound:g}",
+        value="missing" if value is None else f"{value:.4f}",
+        passed=passed,
+    )
+
+
+def _regression_gate(
+    metric: str, tolerance: float, value: float | None, reference: float, against: str
+) -> GateResult:
+    lower = metric in LOWER_IS_BETTER
+    if value is None:
+        return GateResult(f"{metric} vs {against}", f"within {tolerance:g}", "missing", False)
+    change = value - reference
+    worse_by = change if lower else -change
+    return GateResult(
+        gate=f"{metric} vs {against}",
+        threshold=f"{'rise' if lower else 'drop'} ≤ {tolerance:g}",
+        value=f"{change:+.4f} ({reference:.4f} → {value:.4f})",
+        passed=worse_by <= tolerance + 1e-12,
+    )
+
+
+def model_gates(
+    gates: GateParams, test: dict[str, float], references: dict[str, dict[str, float]]
+) -> list[GateResult]:
+    """Metric gates. ``references`` maps a name ("main", "champion v3") to its test metrics."""
+    results = [
+        _minimum_gate(metric, bound, test.get(metric)) for metric, bound in gates.metrics.items()
+    ]
+    for against, reference in references.items():
+        for metric, tolerance in gates.max_regression.items():
+            if metric in reference:
+                results.append(
+                    _regression_gate(
+                        metric, tolerance, test.get(metric), reference[metric], against
+                    )
+                )
+    return results
+
+
+def evaluate_gates(
+    gates: GateParams,
+    metrics: dict[str, Any],
+    validation: dict[str, Any],
+    references: dict[str, dict[str, float]],
+) -> list[GateResult]:
+    """Metric gates on the run's best model plus the data gates on its validation report."""
+    results = model_gates(gates, metrics.get("test", {}), references)
+    if gates.data.min_rows is not None:
+        rows = int(validation.get("rows", 0))
+        results.append(
+            GateResult(
+                "data rows", f"≥ {gates.data.min_rows}", str(rows), rows >= gates.data.min_rows
+            )
+        )
+    if gates.data.max_missing_share is not None:
+        rows = max(int(validation.get("rows", 0)), 1)
+        missing = validation.get("missing_values", {})
+        worst_column, worst = max(missing.items(), key=lambda item: item[1], default=("-", 0))
+        share = worst / rows
+        results.append(
+            GateResult(
+                "data missing values (worst column)",
+                f"≤ {gates.data.max_missing_share:.0%}",
+                f"{share:.1%} ({worst_column})",
+                share <= gates.data.max_missing_share,
+            )
+        )
+    results.append(
+        GateResult(
+            "data validation",
+            "no problems",
+            f"{len(validation.get('problems', []))} problem(s)",
+            bool(validation.get("valid")),
+        )
+    )
+    return results
+
+
+def all_passed(results: list[GateResult]) -> bool:
+    return all(result.passed for result in results)

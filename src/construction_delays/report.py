@@ -1,0 +1,343 @@
+"""The pull-request report: this branch against a base ref (main), as Markdown CML can post.
+
+Everything comes from small files in git (reports/*.json, params.yaml) read at the base ref with
+`git show`, so the report needs no DVC pull and renders the same locally (`make report`) and in CI.
+Charts are Markdown tables and a mermaid chart, which GitHub renders natively; plot images are
+linked only when `report.publish_images` opts in to CML's public upload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from construction_delays.config import LOWER_IS_BETTER, Params
+from construction_delays.gates import GateResult, all_passed, evaluate_gates
+
+METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
+    "reports/metrics.json",
+    "reports/validation.json",
+    "params.yaml",
+)
+RUN_INFO_FILE, GATES_FILE = "reports/mlflow_run.json", "reports/gates.json"
+FIGURES = {
+    "Model comparison": "reports/figures/model_comparison.png",
+    "Confusion matrix": "reports/figures/confusion_matrix.png",
+    "ROC and precision-recall": "reports/figures/roc_pr_curves.png",
+    "Predicted vs actual": "reports/figures/predicted_vs_actual.png",
+    "Feature importance": "reports/figures/feature_importance.png",
+}
+EPSILON = 5e-5
+
+
+@dataclass
+class Snapshot:
+    """The report inputs at one revision (or the working tree when ``ref`` is None)."""
+
+    ref: str | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def git_show(root: Path, ref: str, path: str) -> str | None:
+    result = subprocess.run(
+        ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def load_snapshot(root: Path, ref: str | None) -> Snapshot:
+    def read(path: str) -> str | None:
+        if ref is None:
+            file = root / path
+            return file.read_text(encoding="utf-8") if file.is_file() else None
+        return git_show(root, ref, path)
+
+    snapshot = Snapshot(ref)
+    if (text := read(METRICS_FILE)) is not None:
+        snapshot.metrics = json.loads(text)
+    if (text := read(VALIDATION_FILE)) is not None:
+        snapshot.validation = json.loads(text)
+    if (text := read(PARAMS_FILE)) is not None:
+        snapshot.params = yaml.safe_load(text) or {}
+    return snapshot
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): tree}
+
+
+def arrow(metric: str, change: float) -> str:
+    if abs(change) < EPSILON:
+        return "="
+    better = change < 0 if metric in LOWER_IS_BETTER else change > 0
+    return (
+        f"{'🟢 ▲' if change > 0 else '🔴 ▼'}" if better else f"{'🔴 ▲' if change > 0 else '🔴 ▼'}"
+    )
+
+
+def metric_rows(current: dict[str, float], base: dict[str, float]) -> list[str]:
+    rows = []
+    for metric, value in current.items():
+        if metric in base:
+            change = value - base[metric]
+            rows.append(
+                f"| {metric} | {base[metric]:.4f} | {value:.4f} | {arrow(metric, change)} {change:+.4f} |"
+            )
+        else:
+            rows.append(f"| {metric} | – | {value:.4f} | new |")
+    return rows
+
+
+def champion_metrics(params: Params, root: Path) -> tuple[dict[str, float], str] | None:
+    """Test metrics of the registry's `champion`, if the registry has one (else None)."""
+    from construction_delays.tracking import LOCAL_DB, tracking_uri
+
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:") and not (root / LOCAL_DB).is_file():
+        return None
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        version = client.get_model_version_by_alias(params.mlflow.registered_model, "champion")
+        run = client.get_run(version.run_id)
+    except MlflowException:
+        return None
+    metrics = {
+        k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
+    }
+    return metrics, f"v{version.version}"
+
+
+def compute_gates(
+    params: Params, current: Snapshot, base: Snapshot, champion: tuple[dict[str, float], str] | None
+) -> list[GateResult]:
+    references: dict[str, dict[str, float]] = {}
+    if base.metrics.get("test"):
+        references[f"{base.ref}"] = base.metrics["test"]
+    if champion is not None:
+        references[f"champion {champion[1]}"] = champion[0]
+    return evaluate_gates(params.gates, current.metrics, current.validation, references)
+
+
+def _gates_section(results: list[GateResult]) -> list[str]:
+    failed = [r for r in results if not r.passed]
+    verdict = (
+        "✅ **All quality gates passed**"
+        if not failed
+        else f"❌ **{len(failed)} quality gate(s) failed**"
+    )
+    lines = [verdict, "", "| gate | threshold | value | result |", "|---|---|---|---|"]
+    lines += [
+        f"| {r.gate} | {r.threshold} | {r.value} | {'✅ pass' if r.passed else '❌ fail'} |"
+        for r in results
+    ]
+    return lines
+
+
+def _metrics_section(current: Snapshot, base: Snapshot) -> list[str]:
+    metrics, base_metrics = current.metrics, base.metrics
+    best, base_best = metrics.get("best_model", "?"), base_metrics.get("best_model", "–")
+    lines = [
+        "### Metrics (held-out test set, best model)",
+        "",
+        f"Best model: **{best}** (selected by cross-validated `{metrics.get('selection_metric')}`); on {base.ref}: {base_best}.",
+        "",
+        f"| metric | {base.ref} | this branch | change |",
+        "|---|---:|---:|---:|",
+        *metric_rows(metrics.get("test", {}), base_metrics.get("test", {})),
+    ]
+    models = metrics.get("models", {})
+    if models:
+        names = list(next(iter(models.values()))["test"])
+        lines += ["", "<details><summary>Every model (test set)</summary>", ""]
+        lines += [f"| model | {' | '.join(names)} |", "|---|" + "---:|" * len(names)]
+        base_models = base_metrics.get("models", {})
+        for model, scores in models.items():
+            cells = []
+            for name in names:
+                value = scores["test"].get(name)
+                previous = base_models.get(model, {}).get("test", {}).get(name)
+                change = "" if previous is None or value is None else f" ({value - previous:+.4f})"
+                cells.append("–" if value is None else f"{value:.4f}{change}")
+            star = " ★" if model == best else ""
+            lines.append(f"| {model}{star} | {' | '.join(cells)} |")
+        lines += ["", "</details>"]
+        lines += ["", *_mermaid_chart(current, base)]
+    return lines
+
+
+def _mermaid_chart(current: Snapshot, base: Snapshot) -> list[str]:
+    """A bar chart GitHub renders natively: no image leaves the repository."""
+    test = current.metrics.get("test", {})
+    names = [m for m in test if m not in LOWER_IS_BETTER]  # one 0..1 axis
+    if not names:
+        return []
+    base_test = base.metrics.get("test", {})
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "Best model, test set: {base.ref} (first bar) vs this branch (second bar)"',
+        f"    x-axis [{', '.join(names)}]",
+        '    y-axis "score" 0 --> 1',
+    ]
+    if all(n in base_test for n in names):
+        lines.append(f"    bar [{', '.join(f'{base_test[n]:.4f}' for n in names)}]")
+    lines += [f"    bar [{', '.join(f'{test[n]:.4f}' for n in names)}]", "```"]
+    return lines
+
+
+def _params_section(current: Snapshot, base: Snapshot) -> list[str]:
+    now, before = flatten(current.params), flatten(base.params)
+    changed = sorted(k for k in now.keys() | before.keys() if now.get(k) != before.get(k))
+    if not changed:
+        return ["### Params", "", f"No change against {base.ref}."]
+    lines = ["### Params changed", "", f"| param | {base.ref} | this branch |", "|---|---|---|"]
+    for key in changed:
+        lines.append(f"| `{key}` | {_cell(before.get(key, '–'))} | {_cell(now.get(key, '–'))} |")
+    return lines
+
+
+def _cell(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _data_section(current: Snapshot, base: Snapshot) -> list[str]:
+    now, before = current.validation, base.validation
+    if not now:
+        return []
+    lines = ["### Data", "", f"| | {base.ref} | this branch |", "|---|---|---|"]
+    lines.append(f"| file | {before.get('file', '–')} | {now.get('file')} |")
+    lines.append(f"| rows | {before.get('rows', '–')} | {now.get('rows')} |")
+    lines.append(f"| md5 | `{before.get('md5', '–')}` | `{now.get('md5')}` |")
+    missing_now, missing_before = (
+        sum(now.get("missing_values", {}).values()),
+        sum(before.get("missing_values", {}).values()),
+    )
+    lines.append(f"| missing values | {missing_before if before else '–'} | {missing_now} |")
+    if now.get("target_distribution"):
+        dist = ", ".join(f"{k}: {v:.1%}" for k, v in now["target_distribution"].items())
+        base_dist = (
+            ", ".join(f"{k}: {v:.1%}" for k, v in before.get("target_distribution", {}).items())
+            or "–"
+        )
+        lines.append(f"| target classes | {base_dist} | {dist} |")
+    schema_now, schema_before = now.get("schema", {}), before.get("schema", {})
+    if before and schema_now != schema_before:
+        added = sorted(set(schema_now) - set(schema_before))
+        removed = sorted(set(schema_before) - set(schema_now))
+        retyped = sorted(
+            c for c in set(schema_now) & set(schema_before) if schema_now[c] != schema_before[c]
+        )
+        lines += [
+            "",
+            f"Schema changed: added {added or '–'}, removed {removed or '–'}, dtype changed {retyped or '–'}.",
+        ]
+    problems = now.get("problems", [])
+    lines += [
+        "",
+        "**Validation:** "
+        + ("✅ no problems found" if not problems else f"❌ {len(problems)} problem(s)"),
+    ]
+    lines += [f"- `{p['column']}`: {p['message']}" for p in problems]
+    return lines
+
+
+def _links_section(root: Path, publish_images: bool) -> list[str]:
+    lines = ["### Plots", ""]
+    present = {title: path for title, path in FIGURES.items() if (root / path).is_file()}
+    if publish_images:
+        lines += [f"**{title}**\n\n![{title}](./{path})\n" for title, path in present.items()]
+    else:
+        run_url = _workflow_run_url()
+        where = (
+            f"the `model-report` artifact of [this workflow run]({run_url})"
+            if run_url
+            else "`reports/figures/`"
+        )
+        lines.append(
+            f"Images ({', '.join(present) or 'none'}) are in {where}; they are not uploaded to a third-party host."
+        )
+    run_info = root / RUN_INFO_FILE
+    if run_info.is_file():
+        info = json.loads(run_info.read_text(encoding="utf-8"))
+        uri = info.get("tracking_uri", "")
+        if uri.startswith(("http://", "https://")):
+            link = f"{uri.rstrip('/')}/#/experiments/{info['experiment_id']}/runs/{info['run_id']}"
+            lines += ["", f"MLflow run: [{info['run_id']}]({link})"]
+        else:
+            lines += ["", f"MLflow run `{info['run_id']}` (local store)."]
+    return lines
+
+
+def _workflow_run_url() -> str | None:
+    server, repo, run = (
+        os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def build_report(
+    root: Path, params: Params, base_ref: str, with_champion: bool = True
+) -> tuple[str, list[GateResult]]:
+    """Return (markdown, gate results) for the working tree against ``base_ref``."""
+    current, base = load_snapshot(root, None), load_snapshot(root, base_ref)
+    if not current.metrics:
+        raise FileNotFoundError(
+            f"{root / METRICS_FILE}: no metrics yet; run the pipeline first (`make repro`)"
+        )
+    champion = champion_metrics(params, root) if with_champion else None
+    gates = compute_gates(params, current, base, champion)
+    branch = subprocess.run(
+        ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    lines = [
+        f"## Model report: `{branch or 'working tree'}` vs `{base_ref}`",
+        "",
+        *_gates_section(gates),
+        "",
+    ]
+    if not base.metrics:
+        lines += [
+            f"_No metrics on `{base_ref}` yet: this is the first model; nothing to compare against._",
+            "",
+        ]
+    lines += [*_metrics_section(current, base), ""]
+    if champion is not None:
+        lines += [
+            f"### Registry champion ({champion[1]})",
+            "",
+            "| metric | champion | this branch | change |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [*metric_rows(current.metrics.get("test", {}), champion[0]), ""]
+    lines += [
+        *_params_section(current, base),
+        "",
+        *_data_section(current, base),
+        "",
+        *_links_section(root, params.report.publish_images),
+    ]
+    return "\n".join(lines) + "\n", gates
+
+
+def gates_payload(results: list[GateResult]) -> dict[str, Any]:
+    return {"passed": all_passed(results), "gates": [r.to_dict() for r in results]}

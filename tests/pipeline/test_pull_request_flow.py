@@ -1,0 +1,94 @@
+"""The GitOps loop without GitHub: a real git repo with main and PR branches, running the commands
+the pull-request workflow runs, and checking the report and the quality gates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT, Project, reference_params
+from tests.workflows.steps import commands, run_steps
+
+pytestmark = pytest.mark.slow
+
+PR_WORKFLOW = ROOT / ".github" / "workflows" / "pull-request.yml"
+
+
+def pr_make_targets() -> list[str]:
+    """The `make` targets of the PR workflow's train-and-report job, in workflow order."""
+    lines = [
+        line for script in run_steps(PR_WORKFLOW, "train-and-report") for line in commands(script)
+    ]
+    return [line.split()[1] for line in lines if line.startswith("make ")]
+
+
+def test_pr_job_is_the_commands_this_test_runs() -> None:
+    assert pr_make_targets() == ["data", "repro", "report", "gates"]
+
+
+def run_pr_job(project: Project) -> dict[str, int]:
+    """Run the PR job's `make` steps in order, as the workflow does; exit codes by target."""
+    codes = {}
+    for target in pr_make_targets():
+        result = project.make(target, check=target not in {"gates"})
+        codes[target] = result.returncode
+    return codes
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    from tests.conftest import init_project
+
+    project = init_project(tmp_path_factory.mktemp("gitops") / "project", reference_params())
+    project.make("repro")
+    project.commit("main: first model")
+    return project
+
+
+def test_pr_that_changes_params_reports_deltas_and_passes(repo: Project) -> None:
+    repo.run("git", "checkout", "-q", "-b", "tune-logreg")
+    params = repo.params
+    params["models"]["logistic_regression"]["grid"]["C"] = [0.5, 2.0]
+    repo.write_params(params)
+
+    codes = run_pr_job(repo)
+    report = (repo.root / "report.md").read_text()
+    main_metrics = json.loads(repo.run("git", "show", "main:reports/metrics.json").stdout)
+    branch_metrics = json.loads(repo.read("reports/metrics.json"))
+
+    assert "| `models.logistic_regression.grid.C` | [0.1, 1.0] | [0.5, 2.0] |" in report
+    for metric in ("f1", "roc_auc"):
+        before, after = main_metrics["test"][metric], branch_metrics["test"][metric]
+        assert f"| {metric} | {before:.4f} | {after:.4f} |" in report
+        assert f"{after - before:+.4f} |" in report
+    assert "No change" not in report
+    assert "### Data" in report and "✅ no problems found" in report
+    gates = json.loads(repo.read("reports/gates.json"))
+    assert gates["passed"] is True
+    assert "✅ **All quality gates passed**" in report
+    assert codes["gates"] == 0
+    repo.commit("PR: tune logistic regression")
+
+
+def test_pr_that_degrades_the_model_fails_the_gate(repo: Project) -> None:
+    repo.run("git", "checkout", "-q", "main")
+    repo.run("dvc", "checkout", "-q")
+    repo.run("git", "checkout", "-q", "-b", "fewer-features")
+    params = repo.params
+    params["data"]["numeric_features"] = ["Crew Size"]
+    params["data"]["categorical_features"] = ["Site Region"]
+    repo.write_params(params)
+
+    codes = run_pr_job(repo)
+    report = (repo.root / "report.md").read_text()
+    gate_output = repo.make("gates", check=False)
+
+    assert codes["gates"] != 0
+    assert "quality gate(s) failed" in gate_output.stderr
+    assert "✗ f1 (test)" in gate_output.stderr
+    assert "❌ fail" in report
+    assert "| f1 vs main | drop ≤ 0.02 |" in report
+    assert "| `data.numeric_features` |" in report
+    gates = {g["gate"]: g for g in json.loads(repo.read("reports/gates.json"))["gates"]}
+    assert gates["f1 vs main"]["passed"] is False
