@@ -20,7 +20,7 @@ def print_summary(metrics_path: Path, run_info_path: Path) -> None:
     table = Table(
         title=f"Models on the test set ({metrics['test_rows']} rows); best by CV {selection}"
     )
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     table.add_column(f"CV {selection}", justify="right")
     for name in names:
         table.add_column(name, justify="right")

@@ -1,5 +1,5 @@
 """Deterministic synthetic data for the reference use case: will a construction activity finish
-on schedule?
+on schedule (``Schedule Adherence``), and by how many days does it overrun (``Delay (days)``)?
 
 The generator is seeded and uses only numpy's PCG64 stream and fixed rounding, so the same
 ``rows``/``seed`` produce a byte-identical CSV (``data.dvc`` records its hash and a test checks it).
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 TARGET = "Schedule Adherence"
+REGRESSION_TARGET = "Delay (days)"  # the same outcome as a number, for regression projects
 ON_SCHEDULE, DELAYED = "On Schedule", "Delayed"
 
 ACTIVITY_RISK = {
@@ -66,6 +67,7 @@ def generate(rows: int = 5000, seed: int = 42) -> pd.DataFrame:
         + rng.normal(0, 0.5, size=rows)
     )
     delayed = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    overrun = rng.gamma(shape=2.0, scale=0.5 + np.clip(logit, 0, None) + 0.05 * duration)
 
     frame = pd.DataFrame(
         {
@@ -80,6 +82,7 @@ def generate(rows: int = 5000, seed: int = 42) -> pd.DataFrame:
             "Material Delivery Delay (days)": material_delay.round(2),
             "Percent Complete at Checkpoint": percent_complete.round(1),
             TARGET: np.where(delayed, DELAYED, ON_SCHEDULE),
+            REGRESSION_TARGET: np.where(delayed, overrun.round(1), 0.0),
         }
     )
     for column, rate in MISSING_RATES.items():

@@ -135,7 +135,7 @@ def log_pipeline_run(
     import pandas as pd
     from mlflow.models import infer_signature
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
 
     from construction_delays.files import read_json, write_json
