@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
-console = Console(stderr=True, highlight=False)
+# Logs and CI have no terminal width: 120 columns keeps the models table readable there.
+console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)

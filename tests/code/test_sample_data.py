@@ -13,6 +13,7 @@ from construction_delays.sample_data import (
     DELAYED,
     MISSING_RATES,
     ON_SCHEDULE,
+    REGRESSION_TARGET,
     TARGET,
     generate,
     write_sample,
@@ -70,7 +71,7 @@ def test_csv_matches_the_generated_frame(tmp_path: Path) -> None:
 
 def test_columns_are_those_declared_in_params(sample: pd.DataFrame, data: DataParams) -> None:
     assert data.target == TARGET
-    assert set(sample.columns) == {*data.feature_columns, data.target}
+    assert set(sample.columns) == {*data.feature_columns, data.target, REGRESSION_TARGET}
     assert len(sample) == ROWS
     for column in data.numeric_features:
         assert pd.api.types.is_numeric_dtype(sample[column]), column
@@ -91,3 +92,10 @@ def test_missing_values_only_in_intended_columns(sample: pd.DataFrame) -> None:
     assert set(missing[missing > 0].index) == set(MISSING_RATES)
     for column, rate in MISSING_RATES.items():
         assert missing[column] == pytest.approx(rate, abs=0.02), column
+
+
+def test_regression_target_is_the_overrun_of_delayed_activities(sample: pd.DataFrame) -> None:
+    delayed = sample[TARGET] == "Delayed"
+    assert (sample.loc[~delayed, REGRESSION_TARGET] == 0).all()
+    assert (sample.loc[delayed, REGRESSION_TARGET] > 0).mean() > 0.95
+    assert sample[REGRESSION_TARGET].notna().all()
