@@ -86,6 +86,9 @@ class CVParams(_Section):
     folds: int = Field(5, ge=2)
     shuffle: bool = True
     n_jobs: int = -1
+    # Threads skip loky's per-process start-up (each worker re-imports scikit-learn, seconds per
+    # stage); scikit-learn's fitting releases the GIL. "loky" suits pure-Python estimators.
+    backend: Literal["threading", "loky"] = "threading"
 
 
 class ModelSpec(_Section):

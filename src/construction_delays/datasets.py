@@ -82,8 +82,10 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
         )
     has_remote = bool(dvc("remote", "list", capture=True).stdout.strip())
     if has_remote:
-        dvc("pull", dvc_file.name)
-        return f"{data_path}: pulled from the DVC remote"
+        pulled = dvc("pull", dvc_file.name, check=False, capture=True)
+        if pulled.returncode == 0 and data_path.is_file():
+            return f"{data_path}: pulled from the DVC remote"
+        # A new project's remote is empty until its first `dvc push`: fall through to the sample.
     if (
         dvc("checkout", dvc_file.name, check=False, capture=True).returncode == 0
         and data_path.is_file()
@@ -91,8 +93,8 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
         return f"{data_path}: restored from the local DVC cache"
     if params.data.sample is None:
         raise MaterialiseError(
-            f"{data_path}: file not found, no DVC remote is configured and params.yaml data.sample is null; "
-            "add a remote (`dvc remote add -d ...`) or copy the file in place"
+            f"{data_path}: file not found, neither a DVC remote nor the cache has it, and params.yaml data.sample is null; "
+            "run `dvc push` from a machine that has it, or copy the file in place"
         )
     from construction_delays.sample_data import write_sample
 

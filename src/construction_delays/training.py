@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from joblib import parallel_config
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
@@ -58,7 +59,8 @@ def train_model(
         error_score="raise",
     )
     started = time.perf_counter()
-    search.fit(features, target)
+    with parallel_config(backend=params.cv.backend):
+        search.fit(features, target)
     elapsed = time.perf_counter() - started
 
     results = pd.DataFrame(search.cv_results_)
