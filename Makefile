@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote
+.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote deploy rollback smoke serve score
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ test: setup ## run the whole test suite (unit, data, pipeline end to end)
 test-fast: setup ## unit tests only (no end-to-end pipeline runs)
 	$(RUN) pytest -m "not slow"
 
-lint: setup ## ruff lint and format check; actionlint and zizmor (offline) on .github/workflows
-	$(RUN) ruff check . && $(RUN) ruff format --check . && $(RUN) actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) && $(RUN) zizmor --offline .github/workflows
+lint: setup ## ruff lint and format check; actionlint and zizmor (offline) on .github/workflows; hadolint
+	$(RUN) ruff check . && $(RUN) ruff format --check . && $(RUN) actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) && $(RUN) zizmor --offline .github/workflows && $(RUN) hadolint Dockerfile
 
 check: setup ## validate params.yaml, the model zoo and the data without training
 	$(RUN) mlops check
@@ -56,8 +56,25 @@ register: setup ## register the last run's best model as a new version @challeng
 push: setup ## push data, split and models to the DVC remote (no-op without a remote)
 	$(RUN) mlops data push
 
-promote: setup ## promote @challenger to @champion if it passes the gates and beats the champion
+promote: setup ## promote @challenger to @champion: gates + not worse than the champion on the same test split
 	$(RUN) mlops promote
+
+# Values come from the environment or the command line (DEPLOY_ENV=staging MODEL_VERSION=3
+# IMAGE_TAG=...; ROLLBACK_TO=3; SMOKE_URL=...) and are read by `mlops`, never pasted into the shell.
+deploy: setup ## point deploy/overlays/<DEPLOY_ENV> at MODEL_VERSION (default @champion), IMAGE_TAG; commit it
+	$(RUN) mlops deploy --commit
+
+rollback: setup ## move @champion back to @previous (ROLLBACK_TO=N for another) and commit the manifests
+	$(RUN) mlops rollback --commit
+
+smoke: setup ## smoke-test the deployment at SMOKE_URL: /ready, then /predict
+	$(RUN) mlops smoke
+
+serve: setup ## REST model server on http://127.0.0.1:8000 (MODEL_URI, default @champion; PORT; API_KEY)
+	$(RUN) mlops serve
+
+score: setup ## batch-score SCORE_INPUT (.csv/.parquet) into SCORE_OUTPUT with MODEL_URI (default @champion)
+	$(RUN) mlops score
 
 ui: setup ## MLflow UI on the local store (http://127.0.0.1:5000)
 	$(RUN) mlops ui

@@ -187,21 +187,51 @@ def gates(
 
 @app.command()
 @reported
-def promote(params_file: ParamsOption = Path("params.yaml")) -> None:
-    """Promote @challenger to @champion if it passes the gates and is not worse than the champion."""
-    from construction_delays.files import write_json
-    from construction_delays.registry import promote_challenger
+def promote(
+    params_file: ParamsOption = Path("params.yaml"),
+    test: Annotated[Path, typer.Option(help="held-out split both models are scored on")] = Path(
+        "outputs/split/test.parquet"
+    ),
+    validation: Annotated[Path, typer.Option(help="data validation report")] = Path(
+        "reports/validation.json"
+    ),
+    card: Annotated[Path, typer.Option(help="model card to write")] = Path("reports/model_card.md"),
+    out: Annotated[Path, typer.Option(help="outcome JSON to write")] = Path(
+        "reports/promotion.json"
+    ),
+) -> None:
+    """Promote @challenger to @champion if it passes the gates and beats the re-scored champion.
 
-    outcome = promote_challenger(load_params(params_file), Path.cwd())
-    write_json(Path("reports/promotion.json"), outcome)
+    The champion is re-scored on the same test split; a challenger that fails stays @challenger
+    (exit 0, with the reason in the output and reports/promotion.json)."""
+    from construction_delays.files import write_json
+    from construction_delays.registry import PromotionInputs, promote_challenger
+
+    inputs = PromotionInputs(test=test, validation=validation, card=card)
+    outcome = promote_challenger(load_params(params_file), Path.cwd(), inputs)
+    write_json(out, outcome)
+    github_output(
+        promoted=str(outcome["promoted"]).lower(),
+        champion=outcome["champion"] or "",
+        challenger=outcome["challenger"],
+    )
     if outcome["promoted"]:
         console.print(
             f"[green]✓[/] {outcome['name']} v{outcome['champion']} is now @champion ({outcome['reason']})"
         )
     else:
         console.print(
-            f"{outcome['name']} v{outcome['challenger']} stays @challenger: {outcome['reason']}"
+            f"{outcome['name']} v{outcome['challenger']} stays @challenger: {outcome['reason']}",
+            soft_wrap=True,
         )
+
+
+def github_output(**values: object) -> None:
+    """Append ``key=value`` lines to $GITHUB_OUTPUT when a GitHub Actions step runs this."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in values.items())
 
 
 @app.command()
@@ -243,6 +273,173 @@ def ui(
     if uri.startswith("sqlite:"):
         command += ["--default-artifact-root", (Path.cwd() / LOCAL_ARTIFACTS).resolve().as_uri()]
     os.execvpe(command[0], command, tool_env())
+
+
+@app.command()
+@reported
+def deploy(
+    env: Annotated[
+        str, typer.Option("--env", envvar="DEPLOY_ENV", help="overlay: staging or production")
+    ],
+    model_version: Annotated[
+        int | None,
+        typer.Option(envvar="MODEL_VERSION", min=1, help="registry version (default: @champion)"),
+    ] = None,
+    image_tag: Annotated[
+        str | None, typer.Option(envvar="IMAGE_TAG", help="image tag (default: unchanged)")
+    ] = None,
+    commit: Annotated[bool, typer.Option("--commit/--no-commit", help="git commit it")] = False,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Point deploy/overlays/ENV at a model version (and image tag); optionally commit it."""
+    from construction_delays.deployment import deploy as deploy_overlay
+    from construction_delays.registry import champion_version
+
+    params = load_params(params_file)
+    version = model_version or champion_version(params, Path.cwd())
+    if version is None:
+        raise CommandError("no --model-version given and the registry has no @champion")
+    outcome = deploy_overlay(
+        Path.cwd(), env, params.mlflow.registered_model, version, image_tag or None, commit
+    )
+    state = f"committed {outcome['commit'][:12]}" if outcome["commit"] else "not committed"
+    if not outcome["changed"]:
+        state = "already deployed, nothing to change"
+    console.print(f"[green]✓[/] {env}: {outcome['model_uri']} ({state})")
+
+
+@app.command()
+@reported
+def rollback(
+    to: Annotated[
+        int | None,
+        typer.Option(envvar="ROLLBACK_TO", min=1, help="version to return to (default: @previous)"),
+    ] = None,
+    commit: Annotated[bool, typer.Option("--commit/--no-commit", help="git commit it")] = True,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Move @champion back to @previous (or --to N) and point the overlays at it, in one commit."""
+    from construction_delays.deployment import rollback as roll_back
+
+    outcome = roll_back(load_params(params_file), Path.cwd(), to, commit=commit)
+    github_output(champion=outcome["champion"], commit=outcome.get("commit") or "")
+    if not outcome["changed"] and not outcome["files"]:
+        console.print(f"{outcome['name']} v{outcome['champion']} already is @champion and deployed")
+        return
+    commit_note = f", commit {outcome['commit'][:12]}" if outcome["commit"] else ""
+    console.print(
+        f"[green]✓[/] {outcome['name']}: @champion v{outcome['from']} -> v{outcome['champion']},"
+        f" @previous v{outcome['previous']}; manifests: {', '.join(outcome['files']) or 'unchanged'}"
+        f"{commit_note}"
+    )
+
+
+@app.command()
+@reported
+def smoke(
+    url: Annotated[str, typer.Option(envvar="SMOKE_URL", help="base URL of the deployed server")],
+    payload: Annotated[Path, typer.Option(help="JSON body for POST /predict")] = Path(
+        "deploy/smoke/request.json"
+    ),
+    wait: Annotated[float, typer.Option(help="seconds to wait for /ready")] = 300.0,
+) -> None:
+    """Smoke-test a deployment: wait for GET /ready, then POST /predict must answer 200 JSON."""
+    import json
+
+    from construction_delays.deployment import smoke_test
+
+    outcome = smoke_test(url, json.loads(payload.read_text(encoding="utf-8")), wait)
+    console.print(f"[green]✓[/] {outcome['url']}: ready, /predict answered", soft_wrap=True)
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        envvar="MODEL_URI",
+        help="models:/<name>@<alias>, models:/<name>/<version> or a .skops file/dir"
+        " [default: models:/<mlflow.registered_model>@champion]",
+    ),
+]
+
+
+@app.command()
+@reported
+def serve(
+    model: ModelOption = None,
+    host: Annotated[
+        str, typer.Option(help="interface to bind (0.0.0.0 in a container)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="TCP port")] = 8000,
+    api_key_env: Annotated[
+        str,
+        typer.Option(
+            help="env var holding the API key; when set, /predict and /metadata need X-API-Key"
+        ),
+    ] = "API_KEY",
+    log_file: Annotated[
+        Path, typer.Option(envvar="PREDICTION_LOG", help="JSONL log of every prediction request")
+    ] = Path("reports/predictions.jsonl"),
+    prediction_log: Annotated[bool, typer.Option(help="write the prediction log")] = True,
+    max_records: Annotated[int, typer.Option(min=1, help="most records per request")] = 10_000,
+    access_log: Annotated[bool, typer.Option(help="uvicorn access log")] = False,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Serve the model over REST: POST /predict, GET /health, /ready, /metadata, /metrics."""
+    from construction_delays.scoring import load_scorer
+    from construction_delays.serving import ServingConfig, run_server
+
+    scorer = load_scorer(model, Path.cwd(), load_params(params_file))
+    meta = scorer.metadata
+    api_key = os.environ.get(api_key_env) or None
+    console.print(
+        f"serving {meta['name']} v{meta['version'] or '-'} ({meta['source']}) on http://{host}:{port}"
+        f" [fast path: {scorer.predictor.fast_path_note}]"
+        f"{'; API key required' if api_key else ''}",
+        soft_wrap=True,
+    )
+    config = ServingConfig(
+        api_key=api_key, log_path=log_file if prediction_log else None, max_records=max_records
+    )
+    run_server(scorer, config, host=host, port=port, access_log=access_log)
+
+
+@app.command()
+@reported
+def score(
+    input_path: Annotated[
+        Path, typer.Option("--input", envvar="SCORE_INPUT", help="CSV or Parquet file to score")
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", envvar="SCORE_OUTPUT", help="CSV or Parquet file to write")
+    ],
+    model: ModelOption = None,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="rows read and predicted at a time")
+    ] = 100_000,
+    id_column: Annotated[
+        str | None, typer.Option(help="input column copied to the output (default: row number)")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Batch-score a file in chunks: predictions (+ class probabilities), written atomically."""
+    from construction_delays.scoring import load_scorer, score_file
+
+    scorer = load_scorer(model, Path.cwd(), load_params(params_file))
+    outcome = score_file(
+        scorer,
+        input_path,
+        output_path,
+        chunk_size=chunk_size,
+        id_column=id_column,
+        progress=progress,
+    )
+    meta = scorer.metadata
+    console.print(
+        f"[green]✓[/] scored {outcome.rows} rows of {input_path} with {meta['name']}"
+        f" v{meta['version'] or '-'} -> {output_path} ({outcome.rows_per_second:,.0f} rows/s)"
+    )
 
 
 if __name__ == "__main__":

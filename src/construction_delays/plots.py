@@ -75,7 +75,13 @@ def plot_model_comparison(scores: Mapping[str, Mapping[str, float]], best: str, 
     ax.set_xticks(x + width * (len(frame) - 1) / 2, frame.columns)
     ax.set_ylabel("score on the test set")
     ax.set_title("Model comparison (test set)", pad=28)
-    ax.legend(fontsize="small", ncols=len(frame), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(
+        fontsize="small",
+        ncols=len(frame),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 

@@ -1,0 +1,286 @@
+"""Promotion, lineage, model card, revert of a merge, and rollback on a real project: git, DVC and
+a local MLflow SQLite registry, driven by the `make` targets the main workflow runs.
+
+One project, tests in order, like the history they stand for (each pipeline run costs a minute on
+a small machine, so the story shares them):
+  merge #7  -> v1, first champion
+  merge #12 -> v2, promoted (v1 re-scored on the same test split), v1 becomes previous
+  revert #12 -> DVC restores v1's model without retraining; main re-registers it as v1 (same model
+              bytes, same data) and promotes it back
+  a stump   -> v3, worse than the champion on the same split: stays challenger
+  rollbacks -> to previous, to a given version, one commit each
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from construction_delays.modelcard import CARD_ARTIFACT_DIR, CARD_FILE_NAME
+from construction_delays.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    capture_aliases,
+    restore_aliases,
+    set_aliases_atomically,
+)
+from tests.conftest import ROOT, Project, reference_params
+from tests.deployment.helpers import (
+    MODEL,
+    aliases,
+    client,
+    deploy_project,
+    last_commit,
+    make,
+    mlops,
+    overlay_value,
+    versions,
+)
+from tests.workflows.steps import commands, run_steps
+
+pytestmark = pytest.mark.slow
+
+MAIN = ROOT / ".github" / "workflows" / "main.yml"
+MAIN_JOBS = ("train-register", "promote", "deploy-staging")
+
+
+def main_workflow_targets() -> list[str]:
+    lines = [line for job in MAIN_JOBS for s in run_steps(MAIN, job) for line in commands(s)]
+    return [line.split()[1] for line in lines if line.startswith("make ")]
+
+
+def test_these_tests_run_what_the_main_workflow_runs() -> None:
+    assert main_workflow_targets() == ["data", "repro", "push", "register", "promote", "deploy"]
+
+
+def run_main(project: Project, state: dict[str, Any]) -> str:
+    """The main workflow's steps on a fresh checkout (no reports/mlflow_run.json, which git ignores)."""
+    (project.root / "reports" / "mlflow_run.json").unlink(missing_ok=True)
+    output = make(project, "repro").stdout
+    make(project, "register")
+    promoted = make(project, "promote")
+    result = json.loads(project.read("reports/promotion.json"))
+    if result["champion"]:
+        make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION=str(result["champion"]))
+    state["promote_output"] = promoted.stdout + promoted.stderr
+    return output
+
+
+def discard_local_changes(project: Project) -> None:
+    """CI's main runs commit only deploy overlays: what else they change stays on the runner."""
+    project.run("git", "reset", "-q", "--hard")  # dvc autostages dvc.lock
+
+
+def model_digest(project: Project) -> str:
+    best = json.loads(project.read("reports/metrics.json"))["best_model"]
+    return hashlib.md5(project.read(f"outputs/models/{best}/model.skops")).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, state: dict[str, Any]) -> Project:
+    params = reference_params()
+    params["gates"]["max_regression"] = {"f1": 0.05, "roc_auc": 0.05}
+    project = deploy_project(tmp_path_factory.mktemp("gitops") / "project", params)
+    project.run("git", "commit", "-q", "--allow-empty", "-m", "Merge pull request #7 from a/first")
+    state["merge_7"] = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    run_main(project, state)
+    state["model_a"] = model_digest(project)
+    project.commit("main: model A")
+    return project
+
+
+def outcome(project: Project) -> dict[str, Any]:
+    return json.loads(project.read("reports/promotion.json"))
+
+
+def test_first_promotion_makes_a_champion_with_lineage_and_card(
+    project: Project, state: dict[str, Any], tmp_path: Path
+) -> None:
+    assert "v1 is now @champion" in state["promote_output"]
+    assert aliases(project) == {CHAMPION: "1", CHALLENGER: "1", PREVIOUS: None}
+    tags = client(project).get_model_version(MODEL, "1").tags
+    assert tags["git.commit"] == state["merge_7"]
+    assert tags["git.pr_number"] == "7"  # parsed from the merge commit subject
+    assert tags["dvc.data_md5"] and tags["dvc.model_md5"].endswith(".dir")
+    assert tags["params.digest"] and tags["promotion.verdict"] == "passed"
+    assert json.loads(tags["data.schema"])["Crew Size"] == "float64"
+    assert float(tags["metrics.f1"]) == outcome(project)["scores"]["challenger"]["f1"]
+    assert overlay_value(project, "staging", "model-uri") == f"models:/{MODEL}/1"
+
+    card = project.read("reports/model_card.md").decode()
+    for heading in ("## Intended use", "## Data", "## Metrics", "## Gates", "## Limitations"):
+        assert heading in card
+    assert "# Model card: construction-delays-classifier v1" in card
+    assert "| Delayed |" in card and "| On Schedule |" in card  # per class and class balance
+    assert "| `Crew Size` | float64 |" in card
+    assert "Verdict: **promoted to champion**" in card
+    run_id = client(project).get_model_version(MODEL, "1").run_id
+    logged = client(project).download_artifacts(
+        run_id, f"{CARD_ARTIFACT_DIR}/{CARD_FILE_NAME}", str(tmp_path)
+    )
+    assert Path(logged).read_text() == card
+
+
+def test_promoting_again_changes_nothing(project: Project, tmp_path: Path) -> None:
+    before = (aliases(project), versions(project), project.read("reports/model_card.md"))
+    output = tmp_path / "github_output"
+    result = mlops(project, "promote", env={"GITHUB_OUTPUT": str(output)})
+    assert "stays @challenger: already champion" in result.stdout + result.stderr
+    assert (aliases(project), versions(project), project.read("reports/model_card.md")) == before
+    assert output.read_text() == "promoted=false\nchampion=1\nchallenger=1\n"
+
+
+def test_a_merged_better_model_is_promoted_and_the_champion_becomes_previous(
+    project: Project, state: dict[str, Any]
+) -> None:
+    project.run("git", "checkout", "-q", "-b", "tune")
+    params = project.params
+    params["models"]["logistic_regression"]["grid"]["C"] = [0.5, 2.0]
+    params["models"]["decision_tree"]["grid"]["max_depth"] = [4, 8]
+    project.write_params(params)
+    make(project, "repro")  # the pull request's run
+    project.commit("Tune both grids")
+    project.run("git", "checkout", "-q", "main")
+    project.run("git", "merge", "-q", "--no-ff", "tune", "-m", "Merge pull request #12 from a/tune")
+    run_main(project, state)
+    discard_local_changes(project)
+    state["model_b"] = model_digest(project)
+
+    assert state["model_b"] != state["model_a"]
+    assert "v2 is now @champion" in state["promote_output"]
+    assert aliases(project) == {CHAMPION: "2", CHALLENGER: "2", PREVIOUS: "1"}
+    gates = [g["gate"] for g in outcome(project)["gates"]]
+    assert "f1 vs champion v1 (same test split)" in gates  # re-scored, not its logged metrics
+    assert outcome(project)["scores"]["champion"]["f1"] > 0
+    assert client(project).get_model_version(MODEL, "2").tags["git.pr_number"] == "12"
+    assert overlay_value(project, "staging", "model-version") == "2"
+
+
+def test_reverting_the_merge_restores_model_a_through_dvc_and_main_redeploys_it(
+    project: Project, state: dict[str, Any]
+) -> None:
+    merge = project.run("git", "log", "-1", "--format=%H", "--merges").stdout.strip()
+    project.run("git", "revert", "-m", "1", "--no-edit", merge)
+    project.run("dvc", "checkout", "-q")
+    assert model_digest(project) == state["model_a"]  # from the DVC cache, not retrained
+
+    repro_output = run_main(project, state)
+    assert "Running stage 'train@" not in repro_output
+    assert versions(project) == [1, 2]  # same model bytes on the same data: v1 again, no v3
+    assert "v1 is now @champion" in state["promote_output"]
+    assert "was champion before and returns" in state["promote_output"]
+    assert aliases(project) == {CHAMPION: "1", CHALLENGER: "1", PREVIOUS: "2"}
+    assert overlay_value(project, "staging", "model-uri") == f"models:/{MODEL}/1"
+    subject, files = last_commit(project)
+    assert subject == f"Deploy {MODEL} v1 to staging"
+    assert files == ["deploy/overlays/staging/kustomization.yaml"]
+    discard_local_changes(project)
+
+
+def test_a_model_worse_than_the_champion_on_the_same_split_stays_challenger(
+    project: Project, state: dict[str, Any]
+) -> None:
+    params = project.params
+    params["models"] = {
+        "stump": {
+            "estimator": "sklearn.tree.DecisionTreeClassifier",
+            "params": {"random_state": 0, "max_depth": 1},
+        }
+    }
+    params["gates"]["metrics"] = {}  # only the comparison with the champion can fail
+    project.write_params(params)
+    project.commit("A stump (#13)")
+    before = aliases(project)
+    run_main(project, state)  # exit 0: not promoting is an outcome, not an error
+    output = state["promote_output"]
+    assert "v3 stays @challenger: gates failed:" in output
+    assert "vs champion v1 (same test split)" in output
+    assert aliases(project) == {**before, CHALLENGER: "3"}
+    assert outcome(project)["promoted"] is False
+    assert client(project).get_model_version(MODEL, "3").tags["promotion.verdict"] == "failed"
+    assert "Verdict: **stays challenger**" in project.read("reports/model_card.md").decode()
+    project.commit("main: stump stays challenger")
+
+
+def test_failing_an_absolute_gate_keeps_the_aliases(project: Project) -> None:
+    params = project.params
+    params["gates"]["metrics"] = {"f1": 0.99}
+    project.write_params(params)
+    before = aliases(project)
+    result = mlops(project, "promote")
+    output = result.stdout + result.stderr
+    assert (
+        "v3 stays @challenger" in output and "f1 (test):" in output and "(needs ≥ 0.99)" in output
+    )
+    assert aliases(project) == before
+    project.run("git", "checkout", "--", "params.yaml")
+
+
+def test_a_failure_half_way_through_restores_the_aliases(project: Project) -> None:
+    registry = client(project)
+    captured = capture_aliases(registry, MODEL)
+    # A real failure half-way: champion moves first, then `previous` names no version.
+    with pytest.raises(Exception, match="999"):
+        set_aliases_atomically(registry, MODEL, {CHAMPION: "3", PREVIOUS: "999"}, captured)
+    assert capture_aliases(registry, MODEL) == captured
+    registry.set_registered_model_alias(MODEL, CHAMPION, "3")
+    registry.delete_registered_model_alias(MODEL, PREVIOUS)
+    restore_aliases(registry, MODEL, captured)
+    assert capture_aliases(registry, MODEL) == captured
+
+
+def test_rollback_returns_to_previous_in_one_commit(project: Project) -> None:
+    head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    result = make(project, "rollback")
+    assert "@champion v1 -> v2, @previous v1" in result.stdout + result.stderr
+    assert aliases(project) == {CHAMPION: "2", CHALLENGER: "3", PREVIOUS: "1"}
+    assert project.run("git", "rev-list", "--count", f"{head}..HEAD").stdout.strip() == "1"
+    subject, files = last_commit(project)
+    assert subject == f"Roll back {MODEL} to v2 (was v1): production, staging"
+    assert files == [
+        "deploy/overlays/production/kustomization.yaml",
+        "deploy/overlays/staging/kustomization.yaml",
+    ]
+    for env in ("production", "staging"):
+        assert overlay_value(project, env, "model-uri") == f"models:/{MODEL}/2"
+
+
+def test_rollback_to_a_given_version(project: Project) -> None:
+    result = make(project, "rollback", ROLLBACK_TO="1")
+    assert "@champion v2 -> v1, @previous v2" in result.stdout + result.stderr
+    assert overlay_value(project, "production", "model-version") == "1"
+    head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    again = mlops(project, "rollback", "--to", "1")  # already there: no change, no commit
+    assert "already is @champion and deployed" in again.stdout + again.stderr
+    assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
+
+
+def test_rollback_refuses_unknown_versions_and_bad_input(project: Project) -> None:
+    before = aliases(project)
+    missing = mlops(project, "rollback", "--to", "42", check=False)
+    assert (
+        missing.returncode == 2 and "version 42 does not exist" in missing.stdout + missing.stderr
+    )
+    bad = mlops(project, "rollback", env={"ROLLBACK_TO": "2; echo pwned"}, check=False)
+    assert bad.returncode == 2 and "Invalid value for '--to'" in bad.stdout + bad.stderr
+    assert aliases(project) == before
+
+
+def test_deploy_commits_an_overlay_once(project: Project) -> None:
+    make(project, "deploy", DEPLOY_ENV="production", IMAGE_TAG="sha-1234")  # default: @champion
+    subject, files = last_commit(project)
+    assert subject == f"Deploy {MODEL} v1 to production (image sha-1234)"
+    assert files == ["deploy/overlays/production/kustomization.yaml"]
+    head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", IMAGE_TAG="sha-1234")
+    assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
