@@ -271,14 +271,13 @@ def prepare() -> tuple[Any, Any, Path]:
     """Train, save and register the benchmark model in a fresh private store."""
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
     from construction_delays.config import ModelSpec, load_params
     from construction_delays.data import select_columns
     from construction_delays.models import build_pipeline
-    from construction_delays.persistence import model_trusted_types, save_model
+    from construction_delays.persistence import save_model
     from construction_delays.sample_data import generate
-    from construction_delays.tracking import serving_requirements
+    from construction_delays.tracking import log_model
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -298,14 +297,7 @@ def prepare() -> tuple[Any, Any, Path]:
         "bench", artifact_location=(WORK / "mlartifacts").as_uri()
     )
     with mlflow.start_run(experiment_id=experiment) as run:
-        logged = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=model_trusted_types(model),
-            signature=infer_signature(features.head(200), model.predict(features.head(200))),
-            pip_requirements=serving_requirements(),
-        )
+        logged = log_model(model, features)
     client = MlflowClient()
     client.create_registered_model(REGISTERED)
     found = client.create_model_version(REGISTERED, logged.model_uri, run_id=run.info.run_id)

@@ -97,6 +97,26 @@ def serving_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in SERVING_REQUIREMENTS]
 
 
+def log_model(model: Any, features: Any, input_example: Any = None) -> Any:
+    """Log a fitted pipeline to the active run as skops (no pickle), with signature and pinned
+    requirements; returns MLflow's ModelInfo."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from construction_delays.persistence import model_trusted_types
+
+    sample = features.head(200)
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=model_trusted_types(model),
+        signature=infer_signature(sample, model.predict(sample)),
+        input_example=input_example,
+        pip_requirements=serving_requirements(),
+    )
+
+
 def flat_params(params: Params) -> dict[str, Any]:
     data = params.data
     return {
@@ -133,13 +153,12 @@ def log_pipeline_run(
 
     import mlflow
     import pandas as pd
-    from mlflow.models import infer_signature
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
 
     from construction_delays.files import read_json, write_json
-    from construction_delays.persistence import load_model, model_trusted_types
+    from construction_delays.persistence import load_model
 
     experiment_id = connect(root, params.mlflow.experiment)
     metrics = read_json(next(p for p in reports if p.name == "metrics.json"))
@@ -192,16 +211,8 @@ def log_pipeline_run(
                 )
                 mlflow.log_artifact(str(models_dir / name / "cv_results.csv"))
         example = features.dropna().head(5)
-        if example.empty:
-            example = features.head(5)
-        logged = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=model_trusted_types(model),
-            signature=infer_signature(features.head(200), model.predict(features.head(200))),
-            input_example=example,
-            pip_requirements=serving_requirements(),
+        logged = log_model(
+            model, features, input_example=features.head(5) if example.empty else example
         )
         info = {
             "run_id": run.info.run_id,

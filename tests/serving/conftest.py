@@ -22,7 +22,7 @@ import pytest
 from construction_delays.config import ModelSpec, load_params
 from construction_delays.data import select_columns
 from construction_delays.models import build_pipeline
-from construction_delays.persistence import model_trusted_types, save_model
+from construction_delays.persistence import save_model
 from construction_delays.sample_data import generate
 from tests.conftest import ROOT, tool_env
 
@@ -69,9 +69,8 @@ def register_model(model: Any, features: pd.DataFrame, root: Path) -> tuple[str,
     """Log ``model`` like tracking.log_pipeline_run does and register it with alias champion."""
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
-    from construction_delays.tracking import serving_requirements
+    from construction_delays.tracking import log_model
 
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -81,14 +80,7 @@ def register_model(model: Any, features: pd.DataFrame, root: Path) -> tuple[str,
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.set_tags({"git.commit": GIT_SHA, "best_model": "random_forest"})
         mlflow.log_metrics(TEST_METRICS)
-        logged = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=model_trusted_types(model),
-            signature=infer_signature(features.head(200), model.predict(features.head(200))),
-            pip_requirements=serving_requirements(),
-        )
+        logged = log_model(model, features)
     client = MlflowClient()
     client.create_registered_model(REGISTERED)
     version = client.create_model_version(REGISTERED, logged.model_uri, run_id=run.info.run_id)
