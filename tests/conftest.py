@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from construction_delays.config import Params, parse_params
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", "Makefile", "pipelines", "src")
 
@@ -138,8 +140,50 @@ def init_project(root: Path, params: dict[str, Any], data: pd.DataFrame | None =
     return project
 
 
+def classification_reference() -> dict[str, Any]:
+    """The classification setup the tests exercise: params.yaml as it is in this repository, or,
+    in a regression project generated from it, the sample's classification task in its place."""
+    from construction_delays.sample_data import DELAYED, REGRESSION_TARGET, TARGET, generate
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if raw["data"].get("task", "classification") == "classification":
+        return raw
+    sample = generate(rows=20, seed=0)
+    categorical = [
+        c for c in sample.columns if not pd.api.types.is_numeric_dtype(sample[c]) and c != TARGET
+    ]
+    numeric = [c for c in sample.columns if c not in {*categorical, TARGET, REGRESSION_TARGET}]
+    raw["data"].update(
+        task="classification",
+        target=TARGET,
+        positive_class=DELAYED,
+        numeric_features=numeric,
+        categorical_features=categorical,
+    )
+    raw["models"] = {
+        **small_zoo(),
+        "random_forest": {
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            "params": {"n_estimators": 50, "random_state": 42, "n_jobs": 1},
+            "grid": {"max_depth": [8]},
+        },
+    }
+    raw["evaluate"] = {"metric": "f1"}
+    raw["gates"] = {
+        "metrics": {"f1": 0.55, "roc_auc": 0.75},
+        "max_regression": {"f1": 0.02, "roc_auc": 0.02},
+        "data": {"min_rows": 1000, "max_missing_share": 0.1},
+    }
+    return raw
+
+
+def reference_config() -> Params:
+    """``classification_reference`` validated: what the unit tests build models and schemas from."""
+    return parse_params(classification_reference())
+
+
 def reference_params(rows: int = 600) -> dict[str, Any]:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = classification_reference()
     params["data"]["sample"]["rows"] = rows
     params["data"]["min_rows"] = 50
     params["gates"]["data"]["min_rows"] = 100

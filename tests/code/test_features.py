@@ -11,12 +11,12 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from construction_delays.config import Params, load_params
+from construction_delays.config import Params
 from construction_delays.data import select_columns, split_frame
 from construction_delays.features import build_preprocessor
 from construction_delays.sample_data import generate
 from construction_delays.training import train_model
-from tests.conftest import ROOT
+from tests.conftest import reference_config
 
 NUMERIC = ["length", "weight"]
 CATEGORICAL = ["colour"]
@@ -138,7 +138,7 @@ def test_only_configured_columns_are_used(train: pd.DataFrame) -> None:
 
 @pytest.fixture(scope="module")
 def small_params() -> Params:
-    raw = load_params(ROOT / "params.yaml").model_dump()
+    raw = reference_config().model_dump()
     raw["models"] = {
         "logistic_regression": {
             "estimator": "sklearn.linear_model.LogisticRegression",

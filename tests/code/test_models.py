@@ -14,12 +14,12 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from construction_delays.config import ConfigError, DataParams, ModelSpec, load_params
 from construction_delays.models import build_estimator, build_pipeline
 from construction_delays.sample_data import generate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, reference_config
 
 
 @pytest.fixture(scope="module")
 def data_params() -> DataParams:
-    return load_params(ROOT / "params.yaml").data
+    return reference_config().data
 
 
 @pytest.mark.parametrize(

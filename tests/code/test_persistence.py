@@ -13,7 +13,6 @@ import skops.io as sio
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 
-from construction_delays.config import load_params
 from construction_delays.models import build_pipeline
 from construction_delays.persistence import (
     UntrustedModelError,
@@ -22,12 +21,12 @@ from construction_delays.persistence import (
     save_model,
 )
 from construction_delays.sample_data import generate
-from tests.conftest import ROOT
+from tests.conftest import reference_config
 
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[Pipeline, Any]:
-    params = load_params(ROOT / "params.yaml")
+    params = reference_config()
     frame = generate(rows=150, seed=9)
     features = frame[params.data.feature_columns]
     pipeline, _ = build_pipeline("random_forest", params.models["random_forest"], params.data)
@@ -50,13 +49,13 @@ def test_roundtrip_predictions_are_equal(tmp_path: Path, fitted: tuple[Pipeline,
     assert list(loaded.classes_) == list(pipeline.classes_)
 
 
-SHIPPED_MODELS = list(load_params(ROOT / "params.yaml").models)
+SHIPPED_MODELS = list(reference_config().models)
 
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_every_shipped_model_loads_back(tmp_path: Path, name: str) -> None:
     """No model of the zoo needs a type the loader refuses (else evaluate could not load it)."""
-    params = load_params(ROOT / "params.yaml")
+    params = reference_config()
     frame = generate(rows=120, seed=4)
     pipeline, _ = build_pipeline(name, params.models[name], params.data)
     if params.models[name].estimator.startswith("sklearn.ensemble."):  # fewer trees: faster

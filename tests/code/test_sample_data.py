@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from construction_delays.config import DataParams, load_params
+from construction_delays.config import DataParams
 from construction_delays.data import read_table
 from construction_delays.sample_data import (
     DELAYED,
@@ -18,14 +18,14 @@ from construction_delays.sample_data import (
     generate,
     write_sample,
 )
-from tests.conftest import ROOT
+from tests.conftest import reference_config
 
 ROWS = 2000
 
 
 @pytest.fixture(scope="module")
 def data() -> DataParams:
-    return load_params(ROOT / "params.yaml").data
+    return reference_config().data
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from construction_delays.config import DataParams, Params, load_params
+from construction_delays.config import DataParams, Params
 from construction_delays.data import DataError, read_table
 from construction_delays.sample_data import DELAYED, ON_SCHEDULE, TARGET, generate
 from construction_delays.validation import (
@@ -18,12 +18,12 @@ from construction_delays.validation import (
     ValidationReport,
     validate_frame,
 )
-from tests.conftest import ROOT
+from tests.conftest import reference_config
 
 
 @pytest.fixture(scope="module")
 def params() -> Params:
-    return load_params(ROOT / "params.yaml")
+    return reference_config()
 
 
 @pytest.fixture(scope="module")

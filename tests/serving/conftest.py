@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+import yaml
 
-from construction_delays.config import ModelSpec, load_params
+from construction_delays.config import ModelSpec
 from construction_delays.data import select_columns
 from construction_delays.models import build_pipeline
 from construction_delays.persistence import save_model
 from construction_delays.sample_data import generate
-from tests.conftest import ROOT, tool_env
+from tests.conftest import classification_reference, reference_config, tool_env
 
 REGISTERED = "serving-test-model"
 GIT_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -54,7 +55,7 @@ class ServingProject:
 
 def train_small_model(rows: int = 1000) -> tuple[Any, pd.DataFrame, pd.Series]:
     """A random forest in the project's pipeline, fitted on the synthetic sample (about a second)."""
-    params = load_params(ROOT / "params.yaml")
+    params = reference_config()
     features, target = select_columns(generate(rows, seed=7), params.data)
     spec = ModelSpec(
         estimator="sklearn.ensemble.RandomForestClassifier",
@@ -92,7 +93,7 @@ def register_model(model: Any, features: pd.DataFrame, root: Path) -> tuple[str,
 def local_project(tmp_path_factory: pytest.TempPathFactory) -> ServingProject:
     """params.yaml (registered model renamed) and the trained model as a skops file; no MLflow."""
     root = tmp_path_factory.mktemp("serving")
-    params = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    params = yaml.safe_dump(classification_reference(), sort_keys=False)
     (root / "params.yaml").write_text(
         params.replace("construction-delays-classifier", REGISTERED), encoding="utf-8"
     )

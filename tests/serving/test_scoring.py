@@ -23,7 +23,7 @@ from construction_delays.scoring import (
     probe_columns,
     score_file,
 )
-from tests.conftest import ROOT
+from tests.conftest import reference_config
 from tests.serving.conftest import ServingProject, records_of
 
 
@@ -198,7 +198,7 @@ ESTIMATORS = {
 
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_fast_path_equals_the_pipeline(local_project: ServingProject, name: str) -> None:
-    params = load_params(ROOT / "params.yaml")
+    params = reference_config()
     estimator, fixed = ESTIMATORS[name]
     pipeline, _ = build_pipeline(name, ModelSpec(estimator=estimator, params=fixed), params.data)
     features = local_project.features
@@ -224,7 +224,7 @@ def test_unsupported_preprocessing_falls_back_to_the_pipeline(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler, OrdinalEncoder
 
-    params = load_params(ROOT / "params.yaml")
+    params = reference_config()
     schema = FeatureSchema.from_params(params)
     pipeline = make_pipeline(
         ColumnTransformer(

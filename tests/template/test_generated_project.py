@@ -65,15 +65,7 @@ def test_classification_project_passes_its_fast_tests_and_runs(render: Render) -
 
 # The template's unit tests read params.yaml as the classification reference; in a regression
 # project these fail until they are made task-aware. When they pass, delete this set.
-KNOWN_REGRESSION_FAILURES = {
-    "tests/code/test_config.py",
-    "tests/code/test_features.py",
-    "tests/code/test_models.py",
-    "tests/code/test_persistence.py",
-    "tests/code/test_sample_data.py",
-    "tests/code/test_validation.py",
-    "tests/data/test_dataset.py",
-}
+KNOWN_REGRESSION_FAILURES: set[str] = set()
 
 
 def test_regression_project_runs_its_pipeline(render: Render) -> None:
