@@ -3,6 +3,8 @@
 No DVC, no MLflow, no plots, no model files: load the CSV, split it, grid-search every enabled
 model of ``params.yaml`` exactly as ``construction_delays.training.train_model`` does (same
 pipeline, scorers, folds and ``n_jobs``), score each on the test set, print a JSON summary.
+Like any plain script it uses joblib's default (loky, process-based) backend; ``cv.backend`` of
+``params.yaml`` is deliberately ignored, so the comparison shows what that setting costs or saves.
 
 ``bench_pipeline.py`` runs it as a fresh ``python`` process and times it from the outside, imports
 included; the phase timings it prints itself are for the breakdown table only.

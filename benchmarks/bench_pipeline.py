@@ -3,6 +3,7 @@
 Run from the repository root (``make bench``)::
 
     python benchmarks/bench_pipeline.py [--quick] [--skip-scale] [--keep-work]
+        [--repeats N] [--attempts N] [--max-quiet-wait S] [--sizes 10000,...] [--cold-bytecode]
 
 1. Copies the project (dvc.yaml, params.yaml, data.dvc, pipelines/, src/) into
    ``benchmarks/.work/project``, makes it a git + DVC repository with its own MLflow SQLite store,
@@ -15,6 +16,10 @@ Run from the repository root (``make bench``)::
 4. Sweeps 10k / 100k / 1M rows for the models that scale (logistic regression, histogram gradient
    boosting) in fresh processes, recording wall time and the peak memory of the process tree.
 5. Prints the tables and writes ``benchmarks/results.json`` and ``benchmarks/RESULTS.md``.
+
+On a shared machine other jobs distort wall times: each timed run first waits (bounded) for idle
+CPUs, records the CPU time other processes used meanwhile, and is repeated (bounded) when that
+share exceeds ``FOREIGN_SHARE_LIMIT``; CPU times of the measured process trees are reported too.
 
 Every child process runs with a warm, benchmark-private bytecode cache (``PYTHONPYCACHEPREFIX``
 under ``.work/``, warmed before timing) unless ``--cold-bytecode`` is given: an inherited
@@ -1316,6 +1321,8 @@ def main() -> int:
             else "warm private cache (PYTHONPYCACHEPREFIX)",
             "subreaper": subreaper,
             "max_quiet_wait_s": quiet_wait,
+            "pipeline_cv": yaml.safe_load((ROOT / "params.yaml").read_text()).get("cv", {}),
+            "bare_script_backend": "loky (joblib default)",
             "attempts": policy.attempts,
             "foreign_share_limit": FOREIGN_SHARE_LIMIT,
         },

