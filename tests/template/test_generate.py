@@ -152,7 +152,7 @@ def test_custom_answers_land_where_the_project_reads_them(custom_project: Path) 
     )
     pyproject = tomllib.loads((custom_project / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "overrun-days"
-    assert pyproject["project"]["scripts"]["mlops"] == "overrun.cli:app"
+    assert pyproject["project"]["scripts"]["mlops"] == "overrun.cli:main"
     assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/overrun"]
     assert pyproject["project"]["license"] == "BSD-3-Clause"
     lock = (custom_project / "uv.lock").read_text()

@@ -46,7 +46,7 @@ def test_template_names_match_the_template_files() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert pyproject["project"]["name"] == generator.TEMPLATE_SLUG
-    assert pyproject["project"]["scripts"]["mlops"] == f"{generator.TEMPLATE_MODULE}.cli:app"
+    assert pyproject["project"]["scripts"]["mlops"] == f"{generator.TEMPLATE_MODULE}.cli:main"
     assert (ROOT / "src" / generator.TEMPLATE_MODULE / "__init__.py").is_file()
     assert params["mlflow"] == {
         "experiment": generator.TEMPLATE_SLUG,
