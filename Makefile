@@ -11,10 +11,10 @@ export DVC_NO_ANALYTICS := 1
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote deploy rollback smoke serve score
+.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-check deploy rollback smoke serve score
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -60,8 +60,12 @@ promote: setup ## promote @challenger to @champion: gates + not worse than the c
 	$(RUN) mlops promote
 
 # Values come from the environment or the command line (DEPLOY_ENV=staging MODEL_VERSION=3
-# IMAGE_TAG=...; ROLLBACK_TO=3; SMOKE_URL=...) and are read by `mlops`, never pasted into the shell.
-deploy: setup ## point deploy/overlays/<DEPLOY_ENV> at MODEL_VERSION (default @champion), IMAGE_TAG; commit it
+# IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/...; ROLLBACK_TO=3; SMOKE_URL=...;
+# PYTHON_IMAGE=... UV_IMAGE=...) and are read by `mlops`, never pasted into the shell.
+image-check: setup ## fail unless the Dockerfile's base images (PYTHON_IMAGE, UV_IMAGE overrides) have real digests
+	$(RUN) mlops image-check
+
+deploy: setup ## point deploy/overlays/<DEPLOY_ENV> at MODEL_VERSION (default @champion), the image (IMAGE_TAG...); commit it
 	$(RUN) mlops deploy --commit
 
 rollback: setup ## move @champion back to @previous (ROLLBACK_TO=N for another) and commit the manifests

@@ -4,7 +4,8 @@ and which model version run where, and a GitOps controller (Argo CD, Flux) appli
 ``mlops deploy`` rewrites only the overlay lines marked ``# mlops:<key>`` (text edits, so comments
 and layout stay as people wrote them) and can commit the result; ``mlops rollback`` moves the
 registry's ``champion`` back and commits the manifests in one commit; ``mlops smoke`` checks a
-deployed endpoint.
+deployed endpoint; ``mlops image-check`` refuses to build the serving image while the
+Dockerfile's base images are placeholders.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ MARKED_LINE = re.compile(
     r"(?P<tail>\s+#\s*mlops:(?P<key>[a-z-]+).*)$"
 )
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# A repository as registries spell it, lower case: [host[:port]/]path, e.g. ghcr.io/acme/app.
+IMAGE_NAME = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class DeployError(ProjectError, RuntimeError):
@@ -50,8 +56,19 @@ def model_uri(model_name: str, version: int) -> str:
     return f"models:/{model_name}/{version}"
 
 
-def overlay_values(model_name: str, version: int, image_tag: str | None) -> dict[str, str]:
-    """Values for the ``# mlops:<key>`` markers; a missing image tag leaves the tag alone."""
+def overlay_values(
+    model_name: str,
+    version: int,
+    image_tag: str | None,
+    image_digest: str | None = None,
+    image_name: str | None = None,
+) -> dict[str, str]:
+    """Values for the ``# mlops:<key>`` markers; what is not given is left alone.
+
+    A new image tag always sets the digest too: to ``image_digest`` (kustomize then renders
+    ``name:tag@sha256:...``, which pulls exactly the pushed image), or clears it, so a digest left
+    from an earlier deploy cannot silently override the new tag.
+    """
     if version < 1:
         raise DeployError(f"model version must be a positive integer, got {version}")
     values = {"model-version": str(version), "model-uri": model_uri(model_name, version)}
@@ -59,6 +76,17 @@ def overlay_values(model_name: str, version: int, image_tag: str | None) -> dict
         if not IMAGE_TAG.match(image_tag):
             raise DeployError(f"{image_tag!r} is not a valid image tag")
         values["image-tag"] = image_tag
+        if image_digest is not None and not IMAGE_DIGEST.match(image_digest):
+            raise DeployError(f"{image_digest!r} is not an image digest (sha256:<64 hex>)")
+        values["image-digest"] = image_digest or ""
+    elif image_digest is not None:
+        raise DeployError("an image digest needs the image tag it was pushed as (IMAGE_TAG)")
+    if image_name is not None:
+        if not IMAGE_NAME.match(image_name):
+            raise DeployError(
+                f"{image_name!r} is not an image name (lower case, e.g. ghcr.io/acme/app)"
+            )
+        values["image-name"] = image_name
     return values
 
 
@@ -96,14 +124,20 @@ def read_marked_values(text: str) -> dict[str, str]:
 
 
 def update_overlay(
-    root: Path, env: str, model_name: str, version: int, image_tag: str | None = None
+    root: Path,
+    env: str,
+    model_name: str,
+    version: int,
+    image_tag: str | None = None,
+    *,
+    image_digest: str | None = None,
+    image_name: str | None = None,
 ) -> bool:
-    """Point an environment's overlay at a model version (and image tag); True if it changed."""
+    """Point an environment's overlay at a model version (and image); True if it changed."""
     path = overlay_path(root, env)
     before = path.read_text(encoding="utf-8")
-    after = set_marked_values(
-        before, overlay_values(model_name, version, image_tag), str(path.relative_to(root))
-    )
+    values = overlay_values(model_name, version, image_tag, image_digest, image_name)
+    after = set_marked_values(before, values, str(path.relative_to(root)))
     if after == before:
         return False
     tmp = path.with_name(f".{path.name}.tmp")
@@ -134,18 +168,27 @@ def deploy(
     version: int,
     image_tag: str | None = None,
     commit: bool = False,
+    *,
+    image_digest: str | None = None,
+    image_name: str | None = None,
 ) -> dict[str, Any]:
     """Update one overlay; with ``commit``, commit it (no commit when nothing changed)."""
-    changed = update_overlay(root, env, model_name, version, image_tag)
+    changed = update_overlay(
+        root, env, model_name, version, image_tag, image_digest=image_digest, image_name=image_name
+    )
     outcome: dict[str, Any] = {
         "env": env,
         "model_uri": model_uri(model_name, version),
         "image_tag": image_tag,
+        "image_digest": image_digest,
+        "image_name": image_name,
         "changed": changed,
         "commit": None,
     }
     if changed and commit:
         image = f" (image {image_tag})" if image_tag else ""
+        if image_tag and image_digest:
+            image = f" (image {image_tag}, {image_digest[:19]})"
         message = f"Deploy {model_name} v{version} to {env}{image}"
         outcome["commit"] = git_commit(root, [overlay_path(root, env)], message)
     return outcome
@@ -234,3 +277,102 @@ def smoke_test(
     except json.JSONDecodeError:
         raise DeployError(f"{base}/predict: answer is not JSON: {body[:200]}") from None
     return {"url": base, "ready": True, "predict": answer}
+
+
+# --- the serving image's base images -------------------------------------------------------------
+
+PINNED_IMAGE = re.compile(r"^(?P<name>[^@\s]+)@sha256:(?P<hex>[0-9a-f]{64})$")
+PLACEHOLDER_HEX = "0" * 64
+_ARG = re.compile(r"^ARG\s+(?P<name>[A-Za-z_]\w*)(?:=(?P<value>.*))?$", re.IGNORECASE)
+_FROM = re.compile(
+    r"^FROM\s+(?:--platform=\S+\s+)?(?P<image>\S+)(?:\s+AS\s+(?P<stage>\S+))?$", re.IGNORECASE
+)
+_ARG_REF = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<plain>\w+))")
+
+
+def dockerfile_instructions(text: str) -> list[str]:
+    """The instructions of a Dockerfile, one string each: continuations joined, comments dropped."""
+    instructions: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        instructions.append(" ".join((current + line).split()))
+        current = ""
+    if current.strip():
+        instructions.append(" ".join(current.split()))
+    return instructions
+
+
+def _substitute(text: str, values: Mapping[str, str | None]) -> str:
+    return _ARG_REF.sub(lambda m: values[m["braced"] or m["plain"]] or "", text)
+
+
+def base_images(text: str, overrides: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``(source, image)`` for each external image a stage starts ``FROM``, as a build would see
+    it: ``source`` is the global ARG(s) naming it (``ARG PYTHON_IMAGE``) or ``FROM`` for a literal
+    image, and ``image`` the override (a build-arg) if one is given and not empty, else the ARG's
+    default (None when there is neither). Each pair once; earlier stages and ``scratch`` are not
+    base images, and a build-arg reaches a FROM line only through an ARG declared before it."""
+    defaults: dict[str, str | None] = {}  # the global ARGs: the only ones FROM lines can use
+    stages: set[str] = set()
+    found: list[tuple[str, str | None]] = []
+    seen_from = False
+    for instruction in dockerfile_instructions(text):
+        arg = _ARG.match(instruction)
+        if arg and not seen_from:
+            value = arg["value"]
+            defaults[arg["name"]] = None if value is None else value.strip().strip("\"'")
+            continue
+        match = _FROM.match(instruction)
+        if match is None:
+            continue
+        seen_from = True
+        names = [m["braced"] or m["plain"] for m in _ARG_REF.finditer(match["image"])]
+        resolved = {n: (overrides.get(n) or "").strip() or defaults.get(n) for n in names}
+        image = None
+        if all(resolved[n] and n in defaults for n in names):
+            image = _substitute(match["image"], resolved)
+        if match["stage"]:
+            stages.add(match["stage"].lower())
+        if image is not None and (image.lower() in stages or image.lower() == "scratch"):
+            continue
+        source = ", ".join(f"ARG {name}" for name in names) if names else "FROM"
+        if (source, image) not in found:
+            found.append((source, image))
+    return found
+
+
+def check_base_images(dockerfile: Path, overrides: Mapping[str, str]) -> list[str]:
+    """What stops ``dockerfile`` from building a pinned image with these build-arg ``overrides``
+    (empty values count as unset): every base image must be ``name@sha256:<64 hex>`` and not the
+    all-zero placeholder digest. One actionable sentence per problem; an empty list means ready."""
+    if not dockerfile.is_file():
+        return [f"{dockerfile}: no such file"]
+    text = dockerfile.read_text(encoding="utf-8")
+    if not any(_FROM.match(line) for line in dockerfile_instructions(text)):
+        return [f"{dockerfile}: no FROM instruction"]
+    problems = []
+    for source, image in base_images(text, overrides):
+        name = (image or "<image>").split("@", 1)[0]
+        variable = source.removeprefix("ARG ")
+        fix = (
+            f"set {variable}={name}@sha256:<digest> (a repository variable for the main workflow,"
+            " an environment variable for `make image-check`) or write it into the ARG default"
+            if source.startswith("ARG ") and "," not in source
+            else f"pin it in the Dockerfile as {name}@sha256:<digest>"
+        )
+        if image is None:
+            problems.append(f"{source}: no default and no override; {fix}")
+        elif (pinned := PINNED_IMAGE.match(image)) is None:
+            problems.append(f"{source}: {image} is not pinned by digest; {fix}")
+        elif pinned["hex"] == PLACEHOLDER_HEX:
+            problems.append(
+                f"{source}: {image} is a placeholder digest, not a real image; read the real one"
+                f" with `docker buildx imagetools inspect {name}` and {fix}"
+            )
+    return problems

@@ -2,8 +2,9 @@
 
 ``render`` uses ``kubectl kustomize`` (or a ``kustomize`` binary) when one is on PATH; otherwise
 ``render_minimal`` applies the few kustomize features deploy/ uses (resources, namespace, labels,
-commonAnnotations, replicas, images, configMapGenerator with merge) in Python. Tests compare the
-two where a binary exists, so the fallback cannot silently drift from real kustomize.
+commonAnnotations, replicas, images with kustomize 5's ``name:tag@digest``, configMapGenerator with
+merge) in Python. Tests compare the two where a binary exists, so the fallback cannot silently
+drift from real kustomize.
 """
 
 from __future__ import annotations
@@ -91,4 +92,6 @@ def _apply(doc: dict[str, Any], spec: dict[str, Any]) -> None:
     for container in template["spec"]["containers"]:
         for image in spec.get("images", []):
             if container["image"] == image["name"]:
-                container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
+                digest = f"@{image['digest']}" if image.get("digest") else ""
+                name = image.get("newName", image["name"])
+                container["image"] = f"{name}:{image['newTag']}{digest}"

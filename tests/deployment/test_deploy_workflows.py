@@ -1,17 +1,31 @@
-"""The deployment half of the workflows: promote, then deploy-staging by commit, a smoke test,
-deploy-production behind its environment with a release; rollback.yml on demand. Write access
-only where a job commits. (tests/workflows checks every workflow generically: pins, actionlint,
-zizmor, permissions, timeouts, make-target steps.)"""
+"""The deployment half of the workflows: promote, build and push the serving image, then
+deploy-staging by commit, a smoke test, deploy-production behind its environment with a release;
+rollback.yml on demand. Write access only where a job commits or pushes the image. (tests/workflows
+checks every workflow generically: pins, actionlint, zizmor, permissions, timeouts, make-target
+steps.)"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.conftest import ROOT
-from tests.workflows.steps import commands, load_workflow, run_steps
+from tests.workflows.steps import commands, job_steps, load_workflow, run_steps
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 MAIN, ROLLBACK = WORKFLOWS / "main.yml", WORKFLOWS / "rollback.yml"
+DOCKER_ACTIONS = {  # the image job's actions, pinned exactly (SHA and version)
+    "actions/checkout": "3d3c42e5aac5ba805825da76410c181273ba90b1",
+    "docker/setup-buildx-action": "37fe631027851001ddb9b187196cc803df7f5f0e",
+    "docker/login-action": "4907a6ddec9925e35a0a9e82d7399ccc52663121",
+    "docker/metadata-action": "dc802804100637a589fabce1cb79ff13a1411302",
+    "docker/build-push-action": "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
+}
+IMAGE_ENV = {
+    "IMAGE_NAME": "${{ needs.build-image.outputs.name }}",
+    "IMAGE_TAG": "${{ needs.build-image.outputs.tag }}",
+    "IMAGE_DIGEST": "${{ needs.build-image.outputs.digest }}",
+}
 
 
 def jobs(path: Any) -> dict[str, Any]:
@@ -25,22 +39,89 @@ def make_lines(path: Any, job: str) -> list[str]:
 def test_main_promotes_then_deploys_staging_then_production() -> None:
     main = jobs(MAIN)
     assert make_lines(MAIN, "promote") == ["make promote"]
-    assert main["deploy-staging"]["needs"] == "promote"
+    assert main["build-image"]["needs"] == "promote"
+    assert main["build-image"]["if"] == main["deploy-staging"]["if"]
+    assert main["deploy-staging"]["if"] == "needs.promote.outputs.champion != ''"
+    assert set(main["deploy-staging"]["needs"]) == {"promote", "build-image"}
     assert make_lines(MAIN, "deploy-staging") == ["make deploy"]
     assert make_lines(MAIN, "smoke-test") == ["make smoke"]
     assert main["smoke-test"]["if"] == "vars.STAGING_URL != ''"
-    assert set(main["deploy-production"]["needs"]) == {"promote", "deploy-staging", "smoke-test"}
-    assert main["deploy-production"]["environment"] == "production"
-    assert "needs.promote.outputs.promoted == 'true'" in main["deploy-production"]["if"]
+    production = main["deploy-production"]
+    assert set(production["needs"]) == {"promote", "build-image", "deploy-staging", "smoke-test"}
+    assert production["environment"] == "production"
+    assert "needs.promote.outputs.promoted == 'true'" in production["if"]
+    assert "needs.build-image.result == 'success'" in production["if"]
 
 
-def test_write_access_only_where_a_job_commits() -> None:
+def test_write_access_only_where_a_job_commits_or_pushes_the_image() -> None:
     for path in (MAIN, ROLLBACK):
         for name, job in jobs(path).items():
             writes = {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
             pushes = any("git push" in s for s in run_steps(path, name))
             releases = any("action-gh-release" in str(s.get("uses")) for s in job["steps"])
-            assert writes == ({"contents"} if pushes or releases else set()), (path.name, name)
+            images = any(
+                "docker/build-push-action" in str(s.get("uses")) and s["with"].get("push") is True
+                for s in job["steps"]
+            )
+            expected = {"contents"} if pushes or releases else set()
+            expected |= {"packages"} if images else set()
+            assert writes == expected, (path.name, name)
+
+
+def test_build_image_is_least_privilege_pinned_and_checks_the_base_images_first() -> None:
+    job = jobs(MAIN)["build-image"]
+    assert job["permissions"] == {"contents": "read", "packages": "write"}
+    assert isinstance(job["timeout-minutes"], int) and job["timeout-minutes"] <= 60
+    actions = [s["uses"] for name in jobs(MAIN) for s in job_steps(MAIN, name) if "uses" in s]
+    unpinned = [a for a in actions if not re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", a)]
+    assert actions and not unpinned, unpinned  # every action of main.yml: a full commit SHA
+    steps = job_steps(MAIN, "build-image")
+    used = dict(s["uses"].split("@") for s in steps if "uses" in s)
+    assert {a: used.get(a) for a in DOCKER_ACTIONS} == DOCKER_ACTIONS
+    (checkout,) = [s for s in steps if str(s.get("uses")).startswith("actions/checkout@")]
+    assert checkout["with"]["persist-credentials"] is False
+    # `make image-check` runs before buildx, the login and the build, with the overrides in env.
+    positions = {
+        key: next(i for i, s in enumerate(steps) if key in str(s.get("uses") or s.get("run")))
+        for key in ("make image-check", "setup-buildx", "login-action", "build-push-action")
+    }
+    assert positions["make image-check"] == min(positions.values())
+    check = steps[positions["make image-check"]]
+    assert check["env"] == {
+        "PYTHON_IMAGE": "${{ vars.PYTHON_IMAGE }}",
+        "UV_IMAGE": "${{ vars.UV_IMAGE }}",
+    }
+    for step in steps:
+        assert "${{" not in step.get("run", ""), step["run"]
+
+
+def test_build_image_pushes_to_ghcr_and_outputs_the_tag_and_digest() -> None:
+    job = jobs(MAIN)["build-image"]
+    (login,) = [s for s in job_steps(MAIN, "build-image") if "login-action" in str(s.get("uses"))]
+    steps = {s["id"]: s for s in job_steps(MAIN, "build-image") if "id" in s}
+    assert login["with"] == {
+        "registry": "ghcr.io",
+        "username": "${{ github.actor }}",
+        "password": "${{ secrets.GITHUB_TOKEN }}",
+    }
+    assert steps["name"]["run"] == 'echo "name=ghcr.io/${GITHUB_REPOSITORY,,}" >> "$GITHUB_OUTPUT"'
+    meta, build = steps["meta"]["with"], steps["build"]["with"]
+    assert meta["images"] == "${{ steps.name.outputs.name }}"
+    tags = meta["tags"].splitlines()
+    assert "type=sha,format=long,priority=300" in tags  # the highest priority: `version`
+    assert "type=raw,value=model-v${{ needs.promote.outputs.champion }}" in tags
+    assert build["push"] is True and build["file"] == "Dockerfile"
+    assert build["tags"] == "${{ steps.meta.outputs.tags }}"
+    assert build["labels"] == "${{ steps.meta.outputs.labels }}"
+    assert build["cache-from"] == "type=gha" and build["cache-to"] == "type=gha,mode=max"
+    args = build["build-args"].splitlines()
+    for name in ("PYTHON_IMAGE", "UV_IMAGE"):  # only when set: an empty one would erase the default
+        assert f"${{{{ vars.{name} && format('{name}={{0}}', vars.{name}) || '' }}}}" in args
+    assert job["outputs"] == {
+        "name": "${{ steps.name.outputs.name }}",
+        "tag": "${{ steps.meta.outputs.version }}",
+        "digest": "${{ steps.build.outputs.digest }}",
+    }
 
 
 def test_deploy_values_reach_make_through_the_environment() -> None:
@@ -51,11 +132,14 @@ def test_deploy_values_reach_make_through_the_environment() -> None:
     ):
         for step in jobs(path)[job]["steps"]:
             assert "${{" not in step.get("run", ""), (path.name, job, step["run"])
-    (step,) = [s for s in jobs(MAIN)["deploy-staging"]["steps"] if s.get("run") == "make deploy"]
-    assert step["env"] == {
-        "DEPLOY_ENV": "staging",
-        "MODEL_VERSION": "${{ needs.promote.outputs.champion }}",
-    }
+    for env in ("staging", "production"):
+        steps = jobs(MAIN)[f"deploy-{env}"]["steps"]
+        (step,) = [s for s in steps if s.get("run") == "make deploy"]
+        assert step["env"] == {
+            "DEPLOY_ENV": env,
+            "MODEL_VERSION": "${{ needs.promote.outputs.champion }}",
+            **IMAGE_ENV,
+        }
 
 
 def test_rollback_is_a_dispatch_with_a_version_input() -> None:

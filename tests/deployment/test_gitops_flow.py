@@ -284,3 +284,22 @@ def test_deploy_commits_an_overlay_once(project: Project) -> None:
     head = project.run("git", "rev-parse", "HEAD").stdout.strip()
     make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", IMAGE_TAG="sha-1234")
     assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
+    # What the main workflow passes from build-image: the image pinned by name, tag and digest.
+    digest, name = f"sha256:{'c0' * 32}", "ghcr.io/acme/construction-delays"
+    image = {"IMAGE_TAG": "sha-5678", "IMAGE_DIGEST": digest, "IMAGE_NAME": name}
+    make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", **image)
+    assert (
+        last_commit(project)[0]
+        == f"Deploy {MODEL} v1 to production (image sha-5678, {digest[:19]})"
+    )
+    assert overlay_value(project, "production", "image-digest") == digest
+    assert overlay_value(project, "production", "image-name") == name
+    bad = mlops(
+        project,
+        "deploy",
+        "--env",
+        "production",
+        env={**image, "IMAGE_DIGEST": "sha256:x"},
+        check=False,
+    )
+    assert bad.returncode == 2 and "not an image digest" in bad.stdout + bad.stderr

@@ -107,6 +107,56 @@ def test_the_fallback_renderer_agrees_with_kustomize(env: str) -> None:
     assert essentials(render(overlay)) == essentials(render_minimal(overlay))
 
 
+def container_image(docs: list[dict[str, Any]]) -> str:
+    (container,) = by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return container["image"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deploy_pins_the_pushed_image_by_name_tag_and_digest(env: str, deploy_copy: Path) -> None:
+    name, digest = "ghcr.io/acme/construction-delays", f"sha256:{'ab' * 32}"
+    tag = "sha-0123456789abcdef0123456789abcdef01234567"
+    overlay = deploy_copy / "deploy" / "overlays" / env
+    outcome = deploy(deploy_copy, env, MODEL, 4, tag, image_digest=digest, image_name=name)
+    assert outcome["changed"] is True and outcome["image_digest"] == digest
+    assert container_image(render(overlay)) == f"{name}:{tag}@{digest}"
+    assert container_image(render_minimal(overlay)) == f"{name}:{tag}@{digest}"
+    # A later tag without a digest clears the old digest: it must not keep pulling the old image.
+    assert update_overlay(deploy_copy, env, MODEL, 4, "0.2.0") is True
+    assert container_image(render(overlay)) == f"{name}:0.2.0"
+
+
+def test_image_values_are_validated_before_anything_is_written(deploy_copy: Path) -> None:
+    path = deploy_copy / "deploy" / "overlays" / "staging" / "kustomization.yaml"
+    before = path.read_text(encoding="utf-8")
+    digest = f"sha256:{'0a' * 32}"
+    cases = [
+        ({"image_tag": "t", "image_digest": "sha256:short"}, "not an image digest"),
+        ({"image_tag": "t", "image_digest": f"md5:{'0' * 64}"}, "not an image digest"),
+        ({"image_digest": digest}, "needs the image tag"),
+        ({"image_name": "GHCR.io/Acme/App"}, "not an image name"),
+        ({"image_name": "ghcr.io/acme/app:latest"}, "not an image name"),
+        ({"image_name": "ghcr.io/acme/app; rm -rf /"}, "not an image name"),
+    ]
+    for kwargs, message in cases:
+        tag = kwargs.pop("image_tag", None)
+        with pytest.raises(DeployError, match=message):
+            update_overlay(deploy_copy, "staging", MODEL, 1, tag, **kwargs)
+    assert path.read_text(encoding="utf-8") == before
+    assert update_overlay(deploy_copy, "staging", MODEL, 1, image_name="localhost:5000/a/b-c")
+
+
+def test_an_overlay_without_the_digest_marker_refuses_a_new_tag(deploy_copy: Path) -> None:
+    path = deploy_copy / "deploy" / "overlays" / "staging" / "kustomization.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        "".join(line for line in text.splitlines(True) if "mlops:image-digest" not in line),
+        encoding="utf-8",
+    )
+    with pytest.raises(DeployError, match="no line marked `# mlops:image-digest`"):
+        update_overlay(deploy_copy, "staging", MODEL, 1, "sha-1234")
+
+
 def test_deploy_edits_only_marked_values_and_keeps_comments(deploy_copy: Path) -> None:
     path = deploy_copy / "deploy" / "overlays" / "staging" / "kustomization.yaml"
     before = path.read_text(encoding="utf-8")
@@ -121,7 +171,9 @@ def test_deploy_edits_only_marked_values_and_keeps_comments(deploy_copy: Path) -
     assert len(changed) == 3 and all("# mlops:" in new for _, new in changed)
     assert read_marked_values(after) == {
         "model-version": "3",
+        "image-name": "ghcr.io/your-org/construction-delays",
         "image-tag": "0.1.0",
+        "image-digest": "",
         "model-uri": f"models:/{MODEL}/3",
     }
     assert 'model-version: "3" # mlops:model-version' in after
