@@ -120,7 +120,18 @@ def run(
 
     params = load_params(params_file)
     console.print(materialise(params, Path.cwd(), dvc))
-    returncode = dvc("repro", check=False).returncode if isolated else dvc_in_process.repro()
+    if isolated:
+        returncode = dvc("repro", check=False).returncode
+    else:
+        from construction_delays.warmup import Warmup
+
+        # Once the first grid search runs, the main thread only waits on its workers: prepare
+        # what evaluate and log_run need in the meantime.
+        warmup = Warmup(Path.cwd())
+        returncode = dvc_in_process.repro(
+            before_stage=lambda argv: warmup.start() if Path(argv[0]).stem == "train" else None
+        )
+        warmup.join()
     if returncode != 0:
         # DVC deletes a stage's outputs before running it; put back what dvc.lock last recorded so
         # a failed run never costs the last good model.

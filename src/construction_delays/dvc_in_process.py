@@ -23,7 +23,7 @@ import shlex
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,15 @@ def run_stage_script(argv: list[str], cwd: str | os.PathLike[str]) -> int:
         sys.stderr.flush()
 
 
+StageHook = Callable[[list[str]], None]
+
+
 @contextmanager
-def stage_scripts_in_process() -> Iterator[None]:
-    """While active, DVC runs ``python pipelines/*.py`` stage commands in this process."""
+def stage_scripts_in_process(before_stage: StageHook | None = None) -> Iterator[None]:
+    """While active, DVC runs ``python pipelines/*.py`` stage commands in this process.
+
+    ``before_stage`` is called with each such stage's ``[script, *args]`` before it runs.
+    """
     import dvc.stage.run as dvc_stage_run
     from dvc.stage.exceptions import StageCmdFailedError
 
@@ -96,6 +102,8 @@ def stage_scripts_in_process() -> Iterator[None]:
         if argv is None:
             run_in_subprocess(executable, cmd, **kwargs)
             return
+        if before_stage is not None:
+            before_stage(argv)
         code = run_stage_script(argv, cwd)
         if code != 0:
             raise StageCmdFailedError(cmd, code)
@@ -160,7 +168,7 @@ def dvc(*args: str, check: bool = True, capture: bool = False) -> subprocess.Com
     return result
 
 
-def repro(*args: str) -> int:
+def repro(*args: str, before_stage: StageHook | None = None) -> int:
     """``dvc repro <args>`` with ``python pipelines/*.py`` stages run in this process."""
-    with stage_scripts_in_process():
+    with stage_scripts_in_process(before_stage):
         return dvc("repro", *args, check=False).returncode

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,32 @@ def fitted() -> tuple[Pipeline, Any]:
     return pipeline, features
 
 
+def decoded_copy(path: Path) -> Path:
+    """A copy under another name: this process did not save it, so loading really decodes it."""
+    copy = path.with_name(f"copy-{path.name}")
+    shutil.copyfile(path, copy)
+    return copy
+
+
+def test_a_model_saved_by_this_process_loads_without_decoding_while_unchanged(
+    tmp_path: Path, fitted: tuple[Pipeline, Any]
+) -> None:
+    pipeline, _ = fitted
+    path = save_model(pipeline, tmp_path / "model.skops")
+    assert load_model(path) is pipeline  # the same bytes: the object that was saved
+
+    sio.dump({"counts": collections.Counter("ab")}, path)  # the file changed since: decode it
+    with pytest.raises(UntrustedModelError, match=r"collections\.Counter"):
+        load_model(path)
+
+
 def test_roundtrip_predictions_are_equal(tmp_path: Path, fitted: tuple[Pipeline, Any]) -> None:
     pipeline, features = fitted
     path = save_model(pipeline, tmp_path / "nested" / "model.skops")
 
     assert path.is_file()
     assert not list(path.parent.glob(".*.tmp"))  # the temporary file was renamed into place
-    loaded = load_model(path)
+    loaded = load_model(decoded_copy(path))
 
     assert isinstance(loaded, Pipeline)
     np.testing.assert_array_equal(loaded.predict(features), pipeline.predict(features))
@@ -64,7 +84,7 @@ def test_every_shipped_model_loads_back(tmp_path: Path, name: str) -> None:
     features = frame[params.data.feature_columns]
     pipeline.fit(features, frame[params.data.target])
 
-    loaded = load_model(save_model(pipeline, tmp_path / f"{name}.skops"))
+    loaded = load_model(decoded_copy(save_model(pipeline, tmp_path / f"{name}.skops")))
     np.testing.assert_array_equal(loaded.predict(features), pipeline.predict(features))
 
 

@@ -1,0 +1,67 @@
+"""Start-up work of the later stages, done in a thread while the grid searches run.
+
+In `mlops run` every stage shares one process (see :mod:`dvc_in_process`). While GridSearchCV runs,
+the main thread only waits on its loky workers, so importing what evaluate and log_run need
+(matplotlib, skops, MLflow) and opening the local MLflow store (created and migrated on first use,
+~1.3 s) costs a share of the CPU there instead of wall time afterwards. Best effort: a failure here
+is ignored, the stage that needs the module or the store does the work again and reports any error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+from pathlib import Path
+
+WARMUP_NICENESS = 10
+MODULES = (
+    "construction_delays.persistence",
+    "skops.io",
+    "construction_delays.plots",  # selects the headless backend before pyplot loads
+    "mlflow",
+    "mlflow.sklearn",
+    "mlflow.models",
+    "construction_delays.tracking",
+)
+
+
+class Warmup:
+    """A one-shot background warm-up; :meth:`join` before the process exits."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mlops-warmup")
+            self._thread.start()
+
+    def join(self) -> None:
+        # Joined, never abandoned: the interpreter must not exit halfway through a store migration.
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        # Below the CV workers (Linux: a thread's own nice value), so the warm-up takes the cycles
+        # they leave idle rather than slowing them down.
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARMUP_NICENESS)
+        try:
+            for module in MODULES:
+                importlib.import_module(module)
+            self._open_local_store()
+        except Exception:  # best effort, see the module docstring
+            pass
+
+    def _open_local_store(self) -> None:
+        """Create/migrate the embedded SQLite store; a tracking server is left alone (no network)."""
+        from mlflow import MlflowClient
+
+        from construction_delays.tracking import tracking_uri
+
+        uri = tracking_uri(self.root)
+        if uri.startswith("sqlite:"):
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
