@@ -15,6 +15,7 @@ end their MLflow runs); the loky worker pool is deliberately shared, so workers 
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
@@ -168,7 +169,35 @@ def dvc(*args: str, check: bool = True, capture: bool = False) -> subprocess.Com
     return result
 
 
+@contextmanager
+def yaml_parsed_once() -> Iterator[None]:
+    """While active, DVC parses each distinct YAML text once.
+
+    A repro re-reads params.yaml for every parameter dependency of every stage it checks: ~60
+    ruamel parses costing over a second. Keyed by the text itself, so an edited file is parsed
+    again; every caller gets its own deep copy to mutate. Round-trip parses (``typ="rt"``, for
+    rewriting dvc.lock) are left alone: their text changes with every stage anyway.
+    """
+    import dvc.utils.serialize._yaml as dvc_yaml
+
+    parse = dvc_yaml.parse_yaml
+    parsed: dict[str, Any] = {}
+
+    def parse_once(text: str, path: Any, typ: str = "safe") -> Any:
+        if typ != "safe":
+            return parse(text, path, typ=typ)
+        if text not in parsed:
+            parsed[text] = parse(text, path, typ=typ)
+        return copy.deepcopy(parsed[text])
+
+    dvc_yaml.parse_yaml = parse_once
+    try:
+        yield
+    finally:
+        dvc_yaml.parse_yaml = parse
+
+
 def repro(*args: str, before_stage: StageHook | None = None) -> int:
     """``dvc repro <args>`` with ``python pipelines/*.py`` stages run in this process."""
-    with stage_scripts_in_process(before_stage):
+    with stage_scripts_in_process(before_stage), yaml_parsed_once():
         return dvc("repro", *args, check=False).returncode

@@ -8,12 +8,14 @@ from typing import Any
 
 import pandas as pd
 from joblib import parallel_config
+from sklearn.base import clone
+from sklearn.ensemble._forest import BaseForest
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from construction_delays.config import Params
 from construction_delays.evaluation import cv_scorers, cv_sign, resolve_positive_label
-from construction_delays.models import build_pipeline
+from construction_delays.models import MODEL_STEP, build_pipeline
 
 
 @dataclass
@@ -48,11 +50,12 @@ def train_model(
             raise ValueError(
                 f"the rarest class has {smallest_class} training rows, fewer than cv.folds={params.cv.folds}"
             )
+    # refit=False: the best candidate is refitted below, where a forest can use every core.
     search = GridSearchCV(
         pipeline,
         param_grid=grid or [{}],
         scoring=scorers,
-        refit=params.evaluate.metric,
+        refit=False,
         cv=make_cv(params),
         n_jobs=params.cv.n_jobs,
         verbose=verbose,
@@ -61,10 +64,12 @@ def train_model(
     started = time.perf_counter()
     with parallel_config(backend=params.cv.backend):
         search.fit(features, target)
-    elapsed = time.perf_counter() - started
-
     results = pd.DataFrame(search.cv_results_)
-    best = search.best_index_
+    # GridSearchCV's own rule for refit=<metric>: the first candidate ranked 1.
+    best = int(results[f"rank_test_{params.evaluate.metric}"].argmin())
+    best_params = results.loc[best, "params"]
+    model = refit(pipeline, best_params, features, target, params.cv.n_jobs)
+    elapsed = time.perf_counter() - started
     cv_scores = {
         metric: {
             "mean": round(cv_sign(metric) * float(results.loc[best, f"mean_test_{metric}"]), 4),
@@ -76,7 +81,7 @@ def train_model(
         "model": name,
         "estimator": spec.estimator,
         "best_params": {
-            k.removeprefix("model__"): _plain(v) for k, v in search.best_params_.items()
+            k.removeprefix(f"{MODEL_STEP}__"): _plain(v) for k, v in best_params.items()
         },
         "cv": cv_scores,
         "candidates": len(results),
@@ -84,7 +89,34 @@ def train_model(
         "fit_seconds": round(elapsed, 2),
         "train_rows": len(features),
     }
-    return TrainingResult(model=search.best_estimator_, summary=summary, cv_results=results)
+    return TrainingResult(model=model, summary=summary, cv_results=results)
+
+
+def refit(
+    pipeline: Pipeline,
+    best_params: dict[str, Any],
+    features: pd.DataFrame,
+    target: pd.Series,
+    n_jobs: int | None,
+) -> Pipeline:
+    """Fit a fresh copy of ``pipeline`` with ``best_params`` on all training rows.
+
+    The CV fits already run one per core, so a forest is configured with one job; its final fit
+    runs alone, so it builds its trees on ``n_jobs`` threads instead (same trees: a forest's result
+    does not depend on ``n_jobs``). The configured ``n_jobs`` is put back before the model is
+    returned, so the saved model carries the parameters params.yaml gave it.
+    """
+    model = clone(pipeline).set_params(**clone(best_params, safe=False))
+    estimator = model.named_steps[MODEL_STEP]
+    if not isinstance(estimator, BaseForest) or n_jobs in (None, 1):
+        return model.fit(features, target)
+    configured = estimator.n_jobs
+    estimator.set_params(n_jobs=n_jobs)
+    try:
+        model.fit(features, target)
+    finally:
+        estimator.set_params(n_jobs=configured)
+    return model
 
 
 def _plain(value: Any) -> Any:

@@ -132,3 +132,33 @@ def test_captured_dvc_output_is_returned_not_printed(
     assert failed.returncode != 0
     assert "no-such-target" in failed.stderr
     assert capsys.readouterr().err == ""
+
+
+def test_yaml_parsed_once_parses_each_text_once_and_hands_out_copies(tmp_path: Path) -> None:
+    import dvc.utils.serialize._yaml as dvc_yaml
+    from dvc.utils.serialize import load_yaml
+
+    real_parse = dvc_yaml.parse_yaml
+    parsed_texts: list[str] = []
+
+    def counting_parse(text: str, path: object, typ: str = "safe") -> object:
+        parsed_texts.append(text)
+        return real_parse(text, path, typ=typ)
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  grid: {C: [1, 10]}\n", encoding="utf-8")
+    dvc_yaml.parse_yaml = counting_parse
+    try:
+        with dvc_in_process.yaml_parsed_once():
+            first = load_yaml(params)
+            first["train"]["grid"]["C"].append(100)  # a caller mutating its copy
+            second = load_yaml(params)
+            assert second == {"train": {"grid": {"C": [1, 10]}}}
+            assert len(parsed_texts) == 1
+
+            params.write_text("train:\n  grid: {C: [5]}\n", encoding="utf-8")
+            assert load_yaml(params) == {"train": {"grid": {"C": [5]}}}
+            assert len(parsed_texts) == 2
+        assert dvc_yaml.parse_yaml is counting_parse  # restored on the way out
+    finally:
+        dvc_yaml.parse_yaml = real_parse

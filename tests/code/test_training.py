@@ -1,0 +1,76 @@
+"""Grid-search training: the refit picks what GridSearchCV would, and a forest refits on every core."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from construction_delays.config import parse_params
+from construction_delays.evaluation import cv_scorers, resolve_positive_label
+from construction_delays.models import build_pipeline
+from construction_delays.sample_data import generate
+from construction_delays.training import make_cv, refit, train_model
+from tests.conftest import reference_config
+
+
+@pytest.fixture(scope="module")
+def training_rows() -> tuple[pd.DataFrame, pd.Series]:
+    params = reference_config()
+    frame = generate(rows=600, seed=7)
+    return frame[params.data.feature_columns], frame[params.data.target]
+
+
+def small_params(model: str, n_jobs: int) -> object:
+    raw = reference_config().model_dump(mode="json")
+    raw["cv"] |= {"n_jobs": n_jobs, "backend": "loky"}
+    raw["models"] = {model: raw["models"][model]}
+    if model == "random_forest":
+        raw["models"][model]["params"]["n_estimators"] = 20
+    return parse_params(raw)
+
+
+@pytest.mark.parametrize("model", ["decision_tree", "random_forest"])
+def test_best_candidate_is_the_one_gridsearchcv_refits(
+    model: str, training_rows: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    features, target = training_rows
+    params = small_params(model, n_jobs=1)
+    result = train_model(model, params, features, target)
+
+    pipeline, grid = build_pipeline(model, params.models[model], params.data)
+    classes = sorted(pd.unique(target))
+    reference = GridSearchCV(
+        pipeline,
+        param_grid=grid,
+        scoring=cv_scorers("classification", classes, resolve_positive_label(classes, "Delayed")),
+        refit=params.evaluate.metric,
+        cv=make_cv(params),
+        n_jobs=1,
+    ).fit(features, target)
+
+    expected = {k.removeprefix("model__"): v for k, v in reference.best_params_.items()}
+    assert result.summary["best_params"] == expected
+    np.testing.assert_array_equal(
+        result.model.predict_proba(features), reference.best_estimator_.predict_proba(features)
+    )
+
+
+def test_a_forest_refits_on_every_core_and_keeps_its_configured_n_jobs(
+    training_rows: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    features, target = training_rows
+    params = small_params("random_forest", n_jobs=2)
+    pipeline, _ = build_pipeline("random_forest", params.models["random_forest"], params.data)
+    best = {"model__max_depth": 8, "model__min_samples_leaf": 5}
+
+    parallel = refit(pipeline, best, features, target, n_jobs=2)
+    serial = refit(pipeline, best, features, target, n_jobs=1)
+
+    assert parallel.named_steps["model"].n_jobs == 1  # what params.yaml configures
+    assert parallel.named_steps["model"].max_depth == 8
+    np.testing.assert_array_equal(parallel.predict_proba(features), serial.predict_proba(features))
+    assert pipeline.named_steps["model"].n_jobs == 1  # the template pipeline is untouched
+    with pytest.raises(AttributeError):
+        pipeline.named_steps["model"].estimators_  # noqa: B018  (never fitted)
