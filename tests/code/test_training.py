@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from construction_delays.config import parse_params
+from construction_delays.config import Params, parse_params
 from construction_delays.evaluation import cv_scorers, resolve_positive_label
 from construction_delays.models import build_pipeline
 from construction_delays.sample_data import generate
@@ -22,7 +22,8 @@ def training_rows() -> tuple[pd.DataFrame, pd.Series]:
     return frame[params.data.feature_columns], frame[params.data.target]
 
 
-def small_params(model: str, n_jobs: int) -> object:
+def small_params(model: str, n_jobs: int) -> Params:
+    """The reference params with only ``model`` in the zoo (a small forest) and the given n_jobs."""
     raw = reference_config().model_dump(mode="json")
     raw["cv"] |= {"n_jobs": n_jobs, "backend": "loky"}
     raw["models"] = {model: raw["models"][model]}
