@@ -127,11 +127,12 @@ def run(
 
         # Once the first grid search runs, the main thread only waits on its workers: prepare
         # what evaluate and log_run need in the meantime.
-        warmup = Warmup(Path.cwd())
-        returncode = dvc_in_process.repro(
-            before_stage=lambda argv: warmup.start() if Path(argv[0]).stem == "train" else None
-        )
-        warmup.join()
+        enabled = [spec.estimator for spec in params.models.values() if spec.enabled]
+        warmup = Warmup(Path.cwd(), enabled)
+        try:
+            returncode = dvc_in_process.repro(before_stage=warmup.before_stage)
+        finally:
+            warmup.join()
     if returncode != 0:
         # DVC deletes a stage's outputs before running it; put back what dvc.lock last recorded so
         # a failed run never costs the last good model.

@@ -5,6 +5,13 @@ the main thread only waits on its loky workers, so importing what evaluate and l
 (matplotlib, skops, MLflow) and opening the local MLflow store (created and migrated on first use,
 ~1.3 s) costs a share of the CPU there instead of wall time afterwards. Best effort: a failure here
 is ignored, the stage that needs the module or the store does the work again and reports any error.
+
+Two threads importing the same packages at once can see each other's half-initialised modules
+(scikit-learn's package and ``sklearn.base`` import each other: "cannot import name 'clone' from
+partially initialized module"). So the warm-up never overlaps an import of the main thread:
+:meth:`Warmup.start` first imports, in the calling thread, everything the train stages will import
+(they would a moment later anyway), and :meth:`Warmup.before_stage` joins the thread before any
+later stage imports matplotlib or MLflow itself or opens the store the thread may be migrating.
 """
 
 from __future__ import annotations
@@ -13,12 +20,20 @@ import contextlib
 import importlib
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 WARMUP_NICENESS = 10
-MODULES = (
+# Imported by the caller before the thread starts: what every train stage imports.
+TRAINING_MODULES = (
+    "construction_delays.training",
     "construction_delays.persistence",
     "skops.io",
+    "joblib.externals.loky",
+    "concurrent.futures.process",
+)
+# Imported by the thread: what only evaluate and log_run need.
+MODULES = (
     "construction_delays.plots",  # selects the headless backend before pyplot loads
     "mlflow",
     "mlflow.sklearn",
@@ -30,12 +45,25 @@ MODULES = (
 class Warmup:
     """A one-shot background warm-up; :meth:`join` before the process exits."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, estimators: Iterable[str] = ()) -> None:
+        """``estimators``: class paths of the models the train stages will build."""
         self.root = root
+        self.estimator_modules = tuple(path.rpartition(".")[0] for path in estimators)
         self._thread: threading.Thread | None = None
+
+    def before_stage(self, argv: list[str]) -> None:
+        """A :func:`dvc_in_process.repro` hook: start on the first train stage, finish before any
+        other stage that follows it."""
+        if Path(argv[0]).stem == "train":
+            self.start()
+        else:
+            self.join()
 
     def start(self) -> None:
         if self._thread is None:
+            for module in (*TRAINING_MODULES, *self.estimator_modules):
+                with contextlib.suppress(ImportError):  # the stage reports it, with context
+                    importlib.import_module(module)
             self._thread = threading.Thread(target=self._run, name="mlops-warmup")
             self._thread.start()
 
