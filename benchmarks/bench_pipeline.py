@@ -53,7 +53,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import psutil  # locked transitive dependency of DVC and MLflow
+import psutil
 import yaml
 from rich.console import Console
 from rich.table import Table

@@ -129,8 +129,14 @@ def run(
         # what evaluate and log_run need in the meantime.
         enabled = [spec.estimator for spec in params.models.values() if spec.enabled]
         warmup = Warmup(Path.cwd(), enabled)
+
+        def before_stage(argv: list[str]) -> None:
+            warmup.before_stage(argv)
+            if Path(argv[0]).stem != "train" and "construction_delays.training" in sys.modules:
+                sys.modules["construction_delays.training"].release_cv_workers()
+
         try:
-            returncode = dvc_in_process.repro(before_stage=warmup.before_stage)
+            returncode = dvc_in_process.repro(before_stage=before_stage)
         finally:
             warmup.join()
     if returncode != 0:

@@ -21,6 +21,7 @@ import importlib
 import os
 import threading
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 WARMUP_NICENESS = 10
@@ -35,9 +36,12 @@ TRAINING_MODULES = (
 # Imported by the thread: what only evaluate and log_run need.
 MODULES = (
     "construction_delays.plots",  # selects the headless backend before pyplot loads
+    "matplotlib.backends.backend_agg",  # what saving a figure loads
     "mlflow",
     "mlflow.sklearn",
     "mlflow.models",
+    "mlflow.pyfunc",  # what logging a model loads
+    "git",  # GitPython: MLflow tags each run with the commit
     "construction_delays.tracking",
 )
 
@@ -77,12 +81,13 @@ class Warmup:
         # they leave idle rather than slowing them down.
         with contextlib.suppress(AttributeError, OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARMUP_NICENESS)
-        try:
-            for module in MODULES:
-                importlib.import_module(module)
-            self._open_local_store()
-        except Exception:  # best effort, see the module docstring
-            pass
+        for step in (
+            *(partial(importlib.import_module, m) for m in MODULES),
+            self._open_local_store,
+            self._map_installed_packages,
+        ):
+            with contextlib.suppress(Exception):  # best effort, see the module docstring
+                step()
 
     def _open_local_store(self) -> None:
         """Create/migrate the embedded SQLite store; a tracking server is left alone (no network)."""
@@ -93,3 +98,11 @@ class Warmup:
         uri = tracking_uri(self.root)
         if uri.startswith("sqlite:"):
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+    @staticmethod
+    def _map_installed_packages() -> None:
+        """MLflow checks a logged model's pinned requirements against the installed packages and
+        maps every installed distribution to its modules for that, once per process (~0.2 s)."""
+        from mlflow.utils import requirements_utils  # internal: if it moves, log_run pays the 0.2 s
+
+        requirements_utils._init_modules_to_packages_map()

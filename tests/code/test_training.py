@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from sklearn.model_selection import GridSearchCV
+from sklearn.tree import DecisionTreeClassifier
 
 from construction_delays.config import Params, parse_params
 from construction_delays.evaluation import cv_scorers, resolve_positive_label
 from construction_delays.models import build_pipeline
 from construction_delays.sample_data import generate
-from construction_delays.training import make_cv, refit, train_model
+from construction_delays.training import make_cv, refit, release_cv_workers, train_model
 from tests.conftest import reference_config
 
 
@@ -75,3 +79,30 @@ def test_a_forest_refits_on_every_core_and_keeps_its_configured_n_jobs(
     assert pipeline.named_steps["model"].n_jobs == 1  # the template pipeline is untouched
     with pytest.raises(AttributeError):
         pipeline.named_steps["model"].estimators_  # noqa: B018  (never fitted)
+
+
+def test_released_cv_workers_exit_and_a_later_search_starts_new_ones() -> None:
+    def worker_pids() -> set[int]:
+        from joblib.externals.loky import reusable_executor
+
+        executor = reusable_executor._executor
+        return {p.pid for p in (executor._processes or {}).values()} if executor else set()
+
+    def search() -> None:
+        features, target = np.arange(40.0).reshape(20, 2), np.tile([0, 1], 10)
+        GridSearchCV(
+            DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2]}, cv=2, n_jobs=2
+        ).fit(features, target)
+
+    search()
+    workers = worker_pids()
+    assert workers
+    release_cv_workers()
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in workers):
+        assert time.monotonic() < deadline, "released workers still running after 30 s"
+        time.sleep(0.1)
+    search()  # a new pool, not an error about a shut-down executor
+    assert worker_pids().isdisjoint(workers)
+    release_cv_workers()
+    release_cv_workers()  # idempotent
