@@ -66,7 +66,7 @@ class Warmup:
     def start(self) -> None:
         if self._thread is None:
             for module in (*TRAINING_MODULES, *self.estimator_modules):
-                with contextlib.suppress(ImportError):  # the stage reports it, with context
+                with contextlib.suppress(Exception):  # the stage imports it again and reports it
                     importlib.import_module(module)
             self._thread = threading.Thread(target=self._run, name="mlops-warmup")
             self._thread.start()
