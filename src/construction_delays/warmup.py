@@ -2,7 +2,7 @@
 
 In `mlops run` every stage shares one process (see :mod:`dvc_in_process`). While GridSearchCV runs,
 the main thread only waits on its loky workers, so importing what evaluate and log_run need
-(matplotlib, skops, MLflow) and opening the local MLflow store (created and migrated on first use,
+(matplotlib, MLflow) and opening the local MLflow store (created and migrated on first use,
 ~1.3 s) costs a share of the CPU there instead of wall time afterwards. Best effort: a failure here
 is ignored, the stage that needs the module or the store does the work again and reports any error.
 
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import threading
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
-WARMUP_NICENESS = 10
 # Imported by the caller before the thread starts: what every train stage imports.
 TRAINING_MODULES = (
     "construction_delays.training",
@@ -77,10 +75,8 @@ class Warmup:
             self._thread.join()
 
     def _run(self) -> None:
-        # Below the CV workers (Linux: a thread's own nice value), so the warm-up takes the cycles
-        # they leave idle rather than slowing them down.
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARMUP_NICENESS)
+        # At normal priority: niced, it got only the cycles the CV workers left idle, often finished
+        # after the last train stage, and evaluate waited for it (~0.3 s).
         for step in (
             *(partial(importlib.import_module, m) for m in MODULES),
             self._open_local_store,
