@@ -132,8 +132,10 @@ def run(
 
         def before_stage(argv: list[str]) -> None:
             warmup.before_stage(argv)
-            if Path(argv[0]).stem != "train" and "construction_delays.training" in sys.modules:
-                sys.modules["construction_delays.training"].release_cv_workers()
+            if warmup.started and Path(argv[0]).stem != "train":  # the train stages are done
+                from construction_delays.training import release_cv_workers
+
+                release_cv_workers()
 
         try:
             returncode = dvc_in_process.repro(before_stage=before_stage)

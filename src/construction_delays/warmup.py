@@ -53,6 +53,10 @@ class Warmup:
         self.estimator_modules = tuple(path.rpartition(".")[0] for path in estimators)
         self._thread: threading.Thread | None = None
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def before_stage(self, argv: list[str]) -> None:
         """A :func:`dvc_in_process.repro` hook: start on the first train stage, finish before any
         other stage that follows it."""
