@@ -94,12 +94,18 @@ def test_released_cv_workers_exit_and_a_later_search_starts_new_ones() -> None:
             DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2]}, cv=2, n_jobs=2
         ).fit(features, target)
 
+    def running(pid: int) -> bool:
+        try:  # checked in one call: the process may exit between two
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     search()
     workers = worker_pids()
     assert workers
     release_cv_workers()
     deadline = time.monotonic() + 30
-    while any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in workers):
+    while any(running(pid) for pid in workers):
         assert time.monotonic() < deadline, "released workers still running after 30 s"
         time.sleep(0.1)
     search()  # a new pool, not an error about a shut-down executor
