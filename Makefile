@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-check deploy rollback smoke serve score
+.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-check deploy rollback smoke serve score monitor
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ serve: setup ## REST model server on http://127.0.0.1:8000 (MODEL_URI, default @
 
 score: setup ## batch-score SCORE_INPUT (.csv/.parquet) into SCORE_OUTPUT with MODEL_URI (default @champion)
 	$(RUN) mlops score
+
+monitor: setup ## drift of MONITOR_INPUT (batch or reports/predictions.jsonl) vs the training data; exit 1 on drift
+	$(RUN) mlops monitor
 
 ui: setup ## MLflow UI on the local store (http://127.0.0.1:5000)
 	$(RUN) mlops ui

@@ -134,6 +134,11 @@ REGRESSION_GATE_TOLERANCES = (
     "    rmse: 0.2\n"
     "    r2: 0.03\n"
 )
+REGRESSION_MONITORING_DROPS = (
+    "  max_metric_drop:              # labelled new data: largest allowed worsening of a test-set metric\n"
+    "    rmse: 0.4\n"
+    "    r2: 0.05\n"
+)
 
 
 class GenerationError(Exception):
@@ -428,7 +433,8 @@ def _delete_key(lines: list[str], path: tuple[str, ...]) -> None:
 
 
 def edit_params(text: str, answers: Answers) -> str:
-    """params.yaml: target and data path; for regression the task, metric, model zoo and gates."""
+    """params.yaml: target and data path; for regression the task, metric, model zoo, gates and
+    the monitor's metric tolerances."""
     lines = text.split("\n")
     _set_value(lines, ("data", "path"), answers.data_path)
     _set_value(lines, ("data", "target"), yaml_scalar(answers.target_column))
@@ -439,6 +445,7 @@ def edit_params(text: str, answers: Answers) -> str:
         _set_value(lines, ("evaluate", "metric"), "rmse")
         _replace_block(lines, ("gates", "metrics"), REGRESSION_GATE_METRICS)
         _replace_block(lines, ("gates", "max_regression"), REGRESSION_GATE_TOLERANCES)
+        _replace_block(lines, ("monitoring", "max_metric_drop"), REGRESSION_MONITORING_DROPS)
     _set_value(lines, ("mlflow", "experiment"), answers.project_slug)
     _set_value(lines, ("mlflow", "registered_model"), answers.registered_model_name)
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""DVC stage `evaluate`: test-set metrics per model, best-model choice, plots."""
+"""DVC stage `evaluate`: test-set metrics per model, best-model choice, plots, and the reference
+profile that drift monitoring compares new data with."""
 
 import argparse
 from pathlib import Path
@@ -17,9 +18,18 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--plots", type=Path, required=True)
     parser.add_argument("--figures", type=Path, required=True)
+    parser.add_argument("--train", type=Path, help="training split (the profile's reference)")
+    parser.add_argument("--profile", type=Path, help="reference profile for `mlops monitor`")
     args = parser.parse_args()
     stages.evaluate(
-        load_params(args.params), args.test, args.models, args.metrics, args.plots, args.figures
+        load_params(args.params),
+        args.test,
+        args.models,
+        args.metrics,
+        args.plots,
+        args.figures,
+        train_path=args.train,
+        profile_path=args.profile,
     )
 
 

@@ -506,6 +506,90 @@ def score(
     )
 
 
+@app.command()
+@reported
+def monitor(
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            envvar="MONITOR_INPUT",
+            help="new data: a CSV/Parquet batch (labelled or not) or the server's prediction log (.jsonl)",
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MONITOR_MODEL",
+            help="models:/<name>@<alias> (uses that version's own reference profile) or a .skops"
+            " file; default: the local model the reference profile names",
+        ),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="reference profile (default: reports/reference_profile.json)"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="prediction log only: requests since 7d / 24h / 30m ago or a date"),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="directory for drift.json, drift_report.md and drift.png")
+    ] = Path("monitoring"),
+    fail: Annotated[
+        bool, typer.Option(help="exit 1 when the verdict is drift (for schedules and CI)")
+    ] = True,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Drift of new data against the training data: features, predictions, labels, metrics."""
+    from rich.table import Table
+
+    from construction_delays import monitoring
+
+    report = monitoring.check(
+        Path.cwd(),
+        load_params(params_file),
+        input_path,
+        model=model,
+        reference=reference,
+        since=since,
+    )
+    paths = monitoring.write_report(report, out)
+    colours = {"ok": "green", "warning": "yellow", "drift": "red", "insufficient": "yellow"}
+    table = Table(title=f"{input_path} ({report.rows} rows) vs the training data")
+    for column, justify in (("check", "left"), ("PSI", "right"), ("missing", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("status")
+    table.add_column("change", overflow="fold")
+    for item in report.checks:
+        table.add_row(
+            item.name if item.group == "feature" else f"[italic]{item.group}: {item.name}[/]",
+            "" if item.psi is None else f"{item.psi:.3f}",
+            f"{item.reference_missing:.0%} → {item.current_missing:.0%}",
+            f"[{colours[item.status]}]{item.status}[/]",
+            item.change,
+        )
+    for metric in report.metrics:
+        table.add_row(
+            f"[italic]metric: {metric.metric}[/]",
+            "",
+            "",
+            f"[{colours[metric.status]}]{metric.status}[/]",
+            f"{metric.reference:.4f} → {metric.current:.4f}",
+        )
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/]", soft_wrap=True)
+    colour = colours[report.verdict]
+    console.print(
+        f"[bold {colour}]{report.verdict}[/]: " + "; ".join(report.reasons or ["no drift"]),
+        soft_wrap=True,
+    )
+    console.print(f"report: {paths['markdown']}, {paths['json']}, {paths['figure']}")
+    if report.verdict == "drift" and fail:
+        raise typer.Exit(1)
+
+
 _exit_code = 0
 
 

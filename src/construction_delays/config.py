@@ -147,6 +147,36 @@ class ReportParams(_Section):
     publish_images: bool = False
 
 
+class MonitoringParams(_Section):
+    """``mlops monitor``: how new data is compared with the training data (population stability
+    index per column, the predictions, and the metrics when the new data has labels)."""
+
+    bins: int = Field(10, ge=2, le=100)
+    psi_warning: float = Field(0.1, gt=0.0)
+    psi_drift: float = Field(0.25, gt=0.0)
+    max_missing_increase: float = Field(0.1, ge=0.0, le=1.0)
+    max_drifted_share: float = Field(0.25, gt=0.0, le=1.0)
+    min_rows: int = Field(200, ge=1)
+    # With labelled new data: how far each metric may fall below the model's test-set value.
+    max_metric_drop: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("max_metric_drop")
+    @classmethod
+    def _drops_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = [k for k, v in value.items() if v < 0]
+        if negative:
+            raise ValueError(f"allowed drops must be >= 0: {negative}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringParams:
+        if self.psi_warning > self.psi_drift:
+            raise ValueError(
+                f"psi_warning ({self.psi_warning}) must not exceed psi_drift ({self.psi_drift})"
+            )
+        return self
+
+
 class MlflowParams(_Section):
     experiment: str
     registered_model: str
@@ -161,6 +191,7 @@ class Params(_Section):
     evaluate: EvaluateParams = EvaluateParams()
     gates: GateParams = GateParams()
     report: ReportParams = ReportParams()
+    monitoring: MonitoringParams = MonitoringParams()
     mlflow: MlflowParams
 
     @model_validator(mode="after")
@@ -181,6 +212,12 @@ class Params(_Section):
                 raise ValueError(
                     f"gates.{section}: {unknown} do not apply to a {self.data.task} task; use {list(allowed)}"
                 )
+        unknown = sorted(set(self.monitoring.max_metric_drop) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"monitoring.max_metric_drop: {unknown} do not apply to a {self.data.task} task;"
+                f" use {list(allowed)}"
+            )
         bad_names = [name for name in self.models if not name.replace("_", "").isalnum()]
         if bad_names:
             raise ValueError(f"models: names must be letters, digits and '_' only: {bad_names}")

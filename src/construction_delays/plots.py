@@ -146,6 +146,38 @@ def plot_predictions(y_true: pd.Series, y_pred: np.ndarray, model_name: str, pat
     _save(fig, path)
 
 
+STATUS_COLOURS = {"ok": "#2ca02c", "warning": "#ff7f0e", "drift": BEST_COLOUR}
+
+
+def plot_drift(report: Any, path: Path) -> None:
+    """PSI per feature (and of the predictions and labels) against the warning and drift lines."""
+    checks = [c for c in report.checks if c.psi is not None][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(checks), 1) + 1.8))
+    names = [c.name if c.group == "feature" else f"[{c.group}] {c.name}" for c in checks]
+    values = [c.psi for c in checks]
+    ax.barh(names, values, color=[STATUS_COLOURS[c.status] for c in checks])
+    for position, check in enumerate(checks):
+        label = f" {check.psi:.3f}"
+        rise = check.current_missing - check.reference_missing
+        if rise > report.thresholds["max_missing_increase"]:
+            label += f" (missing {check.reference_missing:.0%} → {check.current_missing:.0%})"
+        ax.text(check.psi, position, label, va="center", fontsize="small")
+    # Log-like above 0.1: a PSI of 8 and one of 0.12 both stay readable next to the thresholds.
+    ax.set_xscale("symlog", linthresh=0.1, linscale=0.5)
+    ax.set_xlim(0, max([*values, 1.0]) * 4)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    warning, drift = report.thresholds["psi_warning"], report.thresholds["psi_drift"]
+    ax.axvline(warning, color=STATUS_COLOURS["warning"], linestyle="--", label=f"warning {warning}")
+    ax.axvline(drift, color=STATUS_COLOURS["drift"], linestyle="--", label=f"drift {drift}")
+    ax.set(
+        xlabel="population stability index (new data vs training data)",
+        title=f"Drift: {report.verdict} ({report.rows} new rows)",
+    )
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -136,6 +136,16 @@ def columns_from_records(
     return columns
 
 
+def columns_from_frame(frame: pd.DataFrame, schema: FeatureSchema) -> ColumnArrays:
+    """Column arrays from a frame whose values are already checked (see :func:`validate_chunk`)."""
+    columns: ColumnArrays = {
+        name: frame[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in schema.numeric
+    }
+    for name in schema.categorical:
+        columns[name] = _as_categorical(frame[name].to_numpy(dtype=object))
+    return columns
+
+
 def frame_from_columns(columns: ColumnArrays, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame({name: columns[name] for name in schema.columns}, copy=False)
 
@@ -741,7 +751,7 @@ def _input_columns(path: Path) -> list[str]:
         raise ScoringInputError(f"{path}: cannot be read: {error}") from None
 
 
-def _check_input(path: Path, needed: list[str], id_column: str | None) -> None:
+def check_input_file(path: Path, needed: list[str], id_column: str | None) -> None:
     if path.suffix not in (".csv", ".parquet"):
         raise ScoringInputError(f"{path}: expected a .csv or .parquet file")
     if not path.is_file():
@@ -930,7 +940,7 @@ def score_file(
     if chunk_size < 1:
         raise ScoringInputError(f"--chunk-size must be at least 1, got {chunk_size}")
     schema = scorer.schema
-    _check_input(input_path, schema.columns, id_column)
+    check_input_file(input_path, schema.columns, id_column)
     wanted = [
         *schema.columns,
         *([id_column] if id_column and id_column not in schema.columns else []),

@@ -102,8 +102,11 @@ def evaluate(
     metrics_path: Path,
     plots_dir: Path,
     figures_dir: Path,
+    train_path: Path | None = None,
+    profile_path: Path | None = None,
 ) -> None:
-    """Score every trained model on the held-out test set, pick the best, write metrics and plots."""
+    """Score every trained model on the held-out test set, pick the best, write metrics and plots;
+    with ``train_path`` and ``profile_path``, the reference profile for drift monitoring too."""
     import pandas as pd
 
     from construction_delays import plots
@@ -216,6 +219,24 @@ def evaluate(
         importance.head(plots.TOP_FEATURES).to_dict("records"),
     )
     plots.plot_importance(importance, best, figures_dir / "feature_importance.png")
+    if train_path is not None and profile_path is not None:
+        from construction_delays.monitoring import build_profile
+
+        train_frame = pd.read_parquet(train_path)
+        write_json(
+            profile_path,
+            build_profile(
+                train=train_frame,
+                data=params.data,
+                bins=params.monitoring.bins,
+                model=best,
+                test_metrics=test_scores[best],
+                predictions=predictions[best],
+                probabilities=probabilities.get(best),
+                classes=list(best_model.classes_) if task == "classification" else [],
+                positive=positive,
+            ),
+        )
     console.print(
         f"[green]✓[/] evaluated {len(models)} model(s) on {len(features)} test rows; best: [bold]{best}[/]"
     )

@@ -153,6 +153,9 @@ def test_regression_metric_accepted_only_for_regression(raw_params: dict[str, An
     raw["data"]["positive_class"] = None
     raw["evaluate"]["metric"] = "rmse"
     raw["gates"] = {"metrics": {"r2": 0.3}, "max_regression": {"rmse": 2.0}}
+    with pytest.raises(ConfigError, match=r"monitoring\.max_metric_drop: \['f1', 'roc_auc'\]"):
+        parse_params(raw)
+    raw["monitoring"] = {"max_metric_drop": {"rmse": 0.5}}
     params = parse_params(raw)
     assert not params.higher_is_better
 
@@ -183,4 +186,19 @@ def test_negative_regression_tolerance_rejected(raw_params: dict[str, Any]) -> N
     raw = copy.deepcopy(raw_params)
     raw["gates"]["max_regression"] = {"f1": -0.1}
     with pytest.raises(ConfigError, match=r"gates\.max_regression: .*>= 0"):
+        parse_params(raw, Path("custom.yaml"))
+
+
+def test_monitoring_thresholds_are_checked(raw_params: dict[str, Any]) -> None:
+    raw = copy.deepcopy(raw_params)
+    assert parse_params(raw).monitoring.psi_drift == 0.25
+    raw["monitoring"] = {"max_metric_drop": {"f1": -0.1}}
+    with pytest.raises(
+        ConfigError, match=r"monitoring\.max_metric_drop: allowed drops must be >= 0"
+    ):
+        parse_params(raw, Path("custom.yaml"))
+    raw["monitoring"] = {"psi_warning": 0.3, "psi_drift": 0.2}
+    with pytest.raises(
+        ConfigError, match=r"monitoring: psi_warning \(0\.3\) must not exceed psi_drift"
+    ):
         parse_params(raw, Path("custom.yaml"))

@@ -68,3 +68,83 @@ def test_second_run_changes_nothing(trained_project: Project) -> None:
         "name = 'construction-delays-classifier'"
     )
     assert len(versions) == 1
+
+
+def write_batch(project: Project, name: str, seed: int, shift: bool = False) -> str:
+    from construction_delays.sample_data import generate
+
+    frame = generate(600, seed=seed)
+    if shift:
+        frame["Weather Delay Days"] = frame["Weather Delay Days"] + 5
+        frame["Material Delivery Delay (days)"] = frame["Material Delivery Delay (days)"] * 4
+        frame.loc[frame.index[:300], "Activity Type"] = "Demolition"
+    path = project.root / "incoming" / name
+    path.parent.mkdir(exist_ok=True)
+    frame.to_csv(path, index=False)
+    return str(path.relative_to(project.root))
+
+
+def test_reference_profile_is_committed_and_logged_with_the_model(trained_project: Project) -> None:
+    profile = json.loads(trained_project.read("reports/reference_profile.json"))
+    metrics = json.loads(trained_project.read("reports/metrics.json"))
+    assert profile["model"] == metrics["best_model"]
+    assert profile["test_metrics"] == metrics["test"]
+    assert profile["rows"] == len(
+        pd.read_parquet(trained_project.root / "outputs/split/train.parquet")
+    )
+    tracked = trained_project.run("git", "ls-files", "reports/reference_profile.json").stdout
+    assert tracked.strip() == "reports/reference_profile.json"  # in git, next to the metrics
+
+    client = registry_client(trained_project)
+    version = client.get_model_version_by_alias("construction-delays-classifier", "challenger")
+    logged = {a.path for a in client.list_artifacts(version.run_id, "reports")}
+    assert "reports/reference_profile.json" in logged
+
+
+def test_monitor_passes_like_data_and_alerts_on_drift(trained_project: Project) -> None:
+    like = write_batch(trained_project, "like.csv", seed=101)
+    result = trained_project.mlops("monitor", "--input", like, "--out", "monitoring/like")
+    report = json.loads(trained_project.read("monitoring/like/drift.json"))
+    assert report["verdict"] in {"ok", "warning"}, result.stderr
+    # The batch has labels: every test metric is recomputed, f1 and roc_auc have a tolerance.
+    assert {m["metric"] for m in report["metrics"]} == set(
+        json.loads(trained_project.read("reports/metrics.json"))["test"]
+    )
+    assert {m["metric"] for m in report["metrics"] if m["allowed_drop"]} == {"f1", "roc_auc"}
+    assert trained_project.read("monitoring/like/drift.png").startswith(b"\x89PNG")
+
+    shifted = write_batch(trained_project, "shifted.csv", seed=102, shift=True)
+    result = trained_project.mlops(
+        "monitor", "--input", shifted, "--out", "monitoring/shifted", check=False
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(trained_project.read("monitoring/shifted/drift.json"))
+    assert report["verdict"] == "drift"
+    assert set(report["drifted_features"]) >= {
+        "Weather Delay Days",
+        "Material Delivery Delay (days)",
+        "Activity Type",
+    }
+    assert "drift" in result.stderr and "Weather Delay Days" in result.stderr  # rich: stderr
+    no_fail = trained_project.mlops(
+        "monitor", "--input", shifted, "--no-fail", "--out", "monitoring/nf"
+    )
+    assert no_fail.returncode == 0
+
+
+def test_monitor_uses_the_registered_versions_own_profile(trained_project: Project) -> None:
+    like = write_batch(trained_project, "like-registry.csv", seed=103)
+    result = trained_project.mlops(
+        "monitor",
+        "--input",
+        like,
+        "--model",
+        "models:/construction-delays-classifier@challenger",
+        "--out",
+        "monitoring/registry",
+    )
+    report = json.loads(trained_project.read("monitoring/registry/drift.json"))
+    assert report["reference"]["profile"].startswith(
+        "models:/construction-delays-classifier@challenger (version 1, run "
+    ), result.stdout
+    assert any(c["group"] == "prediction" for c in report["checks"])

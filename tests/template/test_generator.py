@@ -234,6 +234,7 @@ def test_edited_params_are_valid_for_the_task(task: str) -> None:
         assert params.data.positive_class is None
         assert params.evaluate.metric == "rmse"
         assert set(params.gates.metrics) == set(params.gates.max_regression) == {"rmse", "r2"}
+        assert set(params.monitoring.max_metric_drop) == {"rmse", "r2"}
         assert {spec.estimator.rsplit(".", 1)[1] for spec in params.enabled_models.values()} == {
             "Ridge",
             "DecisionTreeRegressor",
