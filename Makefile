@@ -65,6 +65,7 @@ promote: setup ## promote @challenger to @champion: gates + not worse than the c
 
 # Values come from the environment or the command line (DEPLOY_ENV=staging MODEL_VERSION=3
 # IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/...; ROLLBACK_TO=3; SMOKE_URL=...;
+# MONITOR_INPUT=... MONITOR_MODEL=...;
 # PYTHON_IMAGE=... UV_IMAGE=...) and are read by `mlops`, never pasted into the shell.
 image-check: setup ## fail unless the Dockerfile's base images (PYTHON_IMAGE, UV_IMAGE overrides) have real digests
 	$(RUN) mlops image-check

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import ROOT, Project
+from tests.workflows.steps import commands, run_steps
 
 pytestmark = pytest.mark.slow
 
@@ -148,3 +150,26 @@ def test_monitor_uses_the_registered_versions_own_profile(trained_project: Proje
         "models:/construction-delays-classifier@challenger (version 1, run "
     ), result.stdout
     assert any(c["group"] == "prediction" for c in report["checks"])
+
+
+def test_the_monitor_workflow_runs_here(trained_project: Project) -> None:
+    """The scheduled workflow's commands, as it runs them: the input reaches `mlops` through the
+    environment, the report goes to the job summary, and drift fails the step."""
+    workflow = ROOT / ".github" / "workflows" / "monitor.yml"
+    lines = [line for script in run_steps(workflow, "drift") for line in commands(script)]
+    assert [line for line in lines if line.startswith("make ")] == ["make setup", "make monitor"]
+
+    summary = trained_project.root / "step-summary.md"
+    shifted = write_batch(trained_project, "workflow-shifted.csv", seed=104, shift=True)
+    result = trained_project.run(
+        "make",
+        "--no-print-directory",
+        "monitor",
+        "RUN=",
+        f"UV={shutil.which('true')}",
+        f"MONITOR_INPUT={shifted}",
+        f"GITHUB_STEP_SUMMARY={summary}",
+        check=False,
+    )
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert summary.read_text(encoding="utf-8").startswith("## Drift monitor: drift ❌")
