@@ -40,7 +40,6 @@ MAX_CATEGORIES = 50
 MIN_ROWS_PER_BIN = 20
 OTHER = "(other)"
 UNSEEN = "(unseen)"
-STATUS_ORDER = {"ok": 0, "warning": 1, "drift": 2}
 
 
 class MonitoringError(ProjectError, ValueError):
@@ -242,12 +241,17 @@ def read_prediction_log(
             try:
                 entry = json.loads(line)
                 inputs, predicted = entry["inputs"], entry["predictions"]
+                if not isinstance(inputs, list) or len(inputs) != len(predicted):
+                    raise TypeError("inputs and predictions do not match")
                 when = dt.datetime.fromisoformat(entry["ts"]) if since else None
             except (ValueError, KeyError, TypeError):
                 unreadable += 1  # e.g. a line cut short when the server was killed mid-write
                 continue
-            if since and when is not None and when < since:
-                continue
+            if since and when is not None:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=dt.UTC)
+                if when < since:
+                    continue
             records.extend(inputs)
             labels.extend(predicted)
             probabilities.extend(entry.get("probabilities") or [None] * len(predicted))
@@ -263,12 +267,17 @@ def read_prediction_log(
         if records
         else pd.DataFrame(columns=list(columns))
     )
-    has_probabilities = bool(probabilities) and all(p is not None for p in probabilities)
+    scores = None
+    if probabilities and all(p is not None for p in probabilities):
+        try:
+            scores = np.asarray(probabilities, dtype=np.float64)
+        except ValueError:  # versions with different classes: no common probability columns
+            notes.append("class probabilities differ in shape between requests: not checked")
     return CurrentData(
         features=frame,
         source=str(path),
         predictions=np.asarray(labels, dtype=object),
-        probabilities=np.asarray(probabilities, dtype=np.float64) if has_probabilities else None,
+        probabilities=scores,
         notes=notes,
     )
 
@@ -385,10 +394,6 @@ def _status(psi: float | None, thresholds: MonitoringParams) -> str:
     if psi >= thresholds.psi_drift:
         return "drift"
     return "warning" if psi >= thresholds.psi_warning else "ok"
-
-
-def _worse(a: str, b: str) -> str:
-    return a if STATUS_ORDER[a] >= STATUS_ORDER[b] else b
 
 
 def _numeric_check(

@@ -185,7 +185,9 @@ def test_gates_must_use_metrics_of_the_task(raw_params: dict[str, Any]) -> None:
 def test_negative_regression_tolerance_rejected(raw_params: dict[str, Any]) -> None:
     raw = copy.deepcopy(raw_params)
     raw["gates"]["max_regression"] = {"f1": -0.1}
-    with pytest.raises(ConfigError, match=r"gates\.max_regression: .*>= 0"):
+    with pytest.raises(
+        ConfigError, match=r"gates\.max_regression\.f1: .*greater than or equal to 0"
+    ):
         parse_params(raw, Path("custom.yaml"))
 
 
@@ -194,7 +196,8 @@ def test_monitoring_thresholds_are_checked(raw_params: dict[str, Any]) -> None:
     assert parse_params(raw).monitoring.psi_drift == 0.25
     raw["monitoring"] = {"max_metric_drop": {"f1": -0.1}}
     with pytest.raises(
-        ConfigError, match=r"monitoring\.max_metric_drop: allowed drops must be >= 0"
+        ConfigError,
+        match=r"monitoring\.max_metric_drop\.f1: Input should be greater than or equal to 0",
     ):
         parse_params(raw, Path("custom.yaml"))
     raw["monitoring"] = {"psi_warning": 0.3, "psi_drift": 0.2}
