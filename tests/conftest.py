@@ -174,6 +174,7 @@ def classification_reference() -> dict[str, Any]:
         "max_regression": {"f1": 0.02, "roc_auc": 0.02},
         "data": {"min_rows": 1000, "max_missing_share": 0.1},
     }
+    raw["monitoring"] = {**raw.get("monitoring", {}), "max_metric_drop": {"f1": 0.05}}
     return raw
 
 

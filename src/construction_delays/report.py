@@ -26,6 +26,7 @@ METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
     "params.yaml",
 )
 RUN_INFO_FILE, GATES_FILE = "reports/mlflow_run.json", "reports/gates.json"
+PROFILE_FILE, TRAIN_SPLIT = "reports/reference_profile.json", "outputs/split/train.parquet"
 FIGURES = {
     "Model comparison": "reports/figures/model_comparison.png",
     "Confusion matrix": "reports/figures/confusion_matrix.png",
@@ -257,6 +258,48 @@ def _data_section(current: Snapshot, base: Snapshot) -> list[str]:
     return lines
 
 
+def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[str]:
+    """This branch's training split against the base branch's reference profile (PSI per column on
+    the base's bins): how far the data the new model learns from moved. Informational, not a gate."""
+    import pandas as pd
+
+    from construction_delays.monitoring import PROFILE_VERSION, CurrentData, compare
+
+    text, split = git_show(root, base_ref, PROFILE_FILE), root / TRAIN_SPLIT
+    if text is None or not split.is_file():
+        return []
+    profile = json.loads(text)
+    if profile.get("version") != PROFILE_VERSION:
+        return []
+    frame = pd.read_parquet(split)
+    shared = {name: ref for name, ref in profile["features"].items() if name in frame.columns}
+    target = profile["target"] if profile["target"] in frame.columns else None
+    report = compare(
+        {**profile, "features": shared, "prediction": {}},
+        CurrentData(frame[list(shared)], TRAIN_SPLIT, target=frame[target] if target else None),
+        params.monitoring,
+    )
+    checks = [c for c in report.checks if c.psi is not None or c.status != "ok"]
+    if not checks:
+        return []
+    t = params.monitoring
+    lines = [
+        "",
+        f"**Training data vs `{base_ref}`'s** (population stability index on `{base_ref}`'s bins;"
+        f" ≥ {t.psi_warning} shifting, ≥ {t.psi_drift} drifted; informational):",
+    ]
+    moved = [c for c in checks if c.status != "ok"]
+    if not moved:
+        largest = max(checks, key=lambda c: c.psi or 0.0)
+        return [*lines, f"no column moved (largest: `{largest.name}`, {largest.psi:.3f})."]
+    lines += ["", "| column | PSI | status | change |", "|---|---:|---|---|"]
+    lines += [
+        f"| `{c.name}` | {'' if c.psi is None else f'{c.psi:.3f}'} | {c.status} | {c.change} |"
+        for c in sorted(moved, key=lambda c: -(c.psi or 0.0))
+    ]
+    return lines
+
+
 def _links_section(root: Path, publish_images: bool) -> list[str]:
     lines = ["### Plots", ""]
     present = {title: path for title, path in FIGURES.items() if (root / path).is_file()}
@@ -333,6 +376,7 @@ def build_report(
         *_params_section(current, base),
         "",
         *_data_section(current, base),
+        *(_training_drift_section(root, base_ref, params) if current.validation else []),
         "",
         *_links_section(root, params.report.publish_images),
     ]

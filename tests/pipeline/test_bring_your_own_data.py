@@ -56,7 +56,7 @@ def own_data_params(data: dict[str, Any], metric: str, task: str) -> dict[str, A
             "max_regression": {"rmse": 5.0},
             "data": {"min_rows": 100},
         }
-        params["monitoring"] = {"max_metric_drop": {"rmse": 10.0}}
+        params["monitoring"]["max_metric_drop"] = {"rmse": 10.0}
     params["mlflow"] = {"experiment": f"byod-{task}", "registered_model": f"byod-{task}-model"}
     return params
 

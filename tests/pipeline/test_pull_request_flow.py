@@ -92,3 +92,26 @@ def test_pr_that_degrades_the_model_fails_the_gate(repo: Project) -> None:
     assert "| `data.numeric_features` |" in report
     gates = {g["gate"]: g for g in json.loads(repo.read("reports/gates.json"))["gates"]}
     assert gates["f1 vs main"]["passed"] is False
+
+
+def test_pr_with_shifted_data_shows_how_the_training_data_moved(repo: Project) -> None:
+    from construction_delays.sample_data import generate
+
+    repo.run("git", "checkout", "-q", "-f", "main")  # drop the previous test's uncommitted PR
+    repo.run("dvc", "checkout", "-q", "-f")
+    repo.run("git", "checkout", "-q", "-b", "new-season")
+    params = repo.params
+    frame = generate(params["data"]["sample"]["rows"], seed=params["data"]["sample"]["seed"])
+    frame["Weather Delay Days"] = frame["Weather Delay Days"] + 4  # a wet season
+    frame.to_csv(repo.root / params["data"]["path"], index=False)
+    repo.run("dvc", "add", "-q", "data")
+
+    run_pr_job(repo)
+    report = (repo.root / "report.md").read_text()
+    assert "**Training data vs `main`'s**" in report
+    rows = [line for line in report.splitlines() if line.startswith("| `")]
+    moved = {
+        line.split("`")[1]: line for line in rows if "| drift |" in line or "| shifting" in line
+    }
+    assert "Weather Delay Days" in moved and "| drift |" in moved["Weather Delay Days"]
+    assert "Crew Size" not in moved  # untouched columns do not move
