@@ -291,6 +291,8 @@ def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[s
     moved = [c for c in checks if c.status != "ok"]
     if not moved:
         largest = max(checks, key=lambda c: c.psi or 0.0)
+        if not largest.psi:
+            return [*lines, "no column moved."]
         return [*lines, f"no column moved (largest: `{largest.name}`, {largest.psi:.3f})."]
     lines += ["", "| column | PSI | status | change |", "|---|---:|---|---|"]
     lines += [
