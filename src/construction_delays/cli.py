@@ -542,6 +542,7 @@ def monitor(
     params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Drift of new data against the training data: features, predictions, labels, metrics."""
+    from rich.markup import escape
     from rich.table import Table
 
     from construction_delays import monitoring
@@ -563,11 +564,13 @@ def monitor(
     table.add_column("change", overflow="fold")
     for item in report.checks:
         table.add_row(
-            item.name if item.group == "feature" else f"[italic]{item.group}: {item.name}[/]",
+            escape(item.name)
+            if item.group == "feature"
+            else f"[italic]{item.group}: {escape(item.name)}[/]",
             "" if item.psi is None else f"{item.psi:.3f}",
             f"{item.reference_missing:.0%} → {item.current_missing:.0%}",
             f"[{colours[item.status]}]{item.status}[/]",
-            item.change,
+            escape(item.change),  # column names and categories are data, not markup
         )
     for metric in report.metrics:
         table.add_row(
@@ -579,10 +582,10 @@ def monitor(
         )
     console.print(table)
     for note in report.notes:
-        console.print(f"[dim]note: {note}[/]", soft_wrap=True)
+        console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     colour = colours[report.verdict]
     console.print(
-        f"[bold {colour}]{report.verdict}[/]: " + "; ".join(report.reasons or ["no drift"]),
+        f"[bold {colour}]{report.verdict}[/]: " + escape("; ".join(report.reasons or ["no drift"])),
         soft_wrap=True,
     )
     console.print(f"report: {paths['markdown']}, {paths['json']}, {paths['figure']}")

@@ -361,10 +361,16 @@ class DriftReport:
             "|:---|:---|---:|---:|:---|:---|",
         ]
         for c in self.checks:
-            name = c.name if c.group == "feature" else f"*{c.group}: {c.name}*"
+            name = (
+                markdown_cell(c.name)
+                if c.group == "feature"
+                else f"*{c.group}: {markdown_cell(c.name)}*"
+            )
             psi = "" if c.psi is None else f"{c.psi:.3f}"
             missing = f"{c.reference_missing:.1%} → {c.current_missing:.1%}"
-            lines.append(f"| {name} | {c.kind} | {psi} | {missing} | {c.status} | {c.change} |")
+            lines.append(
+                f"| {name} | {c.kind} | {psi} | {missing} | {c.status} | {markdown_cell(c.change)} |"
+            )
         if self.metrics:
             lines += [
                 "",
@@ -386,6 +392,11 @@ class DriftReport:
         ]
         lines += [f"\n_Note: {note}_" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+
+def markdown_cell(text: str) -> str:
+    """Data (column names, categories) inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _status(psi: float | None, thresholds: MonitoringParams) -> str:

@@ -263,7 +263,12 @@ def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[s
     the base's bins): how far the data the new model learns from moved. Informational, not a gate."""
     import pandas as pd
 
-    from construction_delays.monitoring import PROFILE_VERSION, CurrentData, compare
+    from construction_delays.monitoring import (
+        PROFILE_VERSION,
+        CurrentData,
+        compare,
+        markdown_cell,
+    )
 
     text, split = git_show(root, base_ref, PROFILE_FILE), root / TRAIN_SPLIT
     if text is None or not split.is_file():
@@ -296,7 +301,8 @@ def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[s
         return [*lines, f"no column moved (largest: `{largest.name}`, {largest.psi:.3f})."]
     lines += ["", "| column | PSI | status | change |", "|---|---:|---|---|"]
     lines += [
-        f"| `{c.name}` | {'' if c.psi is None else f'{c.psi:.3f}'} | {c.status} | {c.change} |"
+        f"| `{markdown_cell(c.name)}` | {'' if c.psi is None else f'{c.psi:.3f}'} | {c.status}"
+        f" | {markdown_cell(c.change)} |"
         for c in sorted(moved, key=lambda c: -(c.psi or 0.0))
     ]
     return lines

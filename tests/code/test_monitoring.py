@@ -292,3 +292,12 @@ def test_labelled_batch_file_is_read_with_its_labels(
     assert list(current.features.columns) == PARAMS.data.feature_columns
     frame.drop(columns=["Schedule Adherence"]).to_csv(tmp_path / "unlabelled.csv", index=False)
     assert monitoring.load_current(tmp_path / "unlabelled.csv", fitted["profile"]).target is None
+
+
+def test_data_in_the_markdown_report_cannot_break_its_table(fitted: dict[str, Any]) -> None:
+    frame = batch(seed=28)
+    frame["Site Region"] = "North | South"
+    markdown = judged(fitted, frame).to_markdown()
+    row = next(line for line in markdown.splitlines() if line.startswith("| Site Region |"))
+    assert "'North \\| South'" in row
+    assert row.count(" | ") == 5  # six cells, none added by the data
