@@ -148,8 +148,22 @@ def _lineage_section(lineage: Mapping[str, str]) -> list[str]:
     return ["## Lineage", "", *_table(("tag", "value"), [(k, f"`{v}`") for k, v in shown.items()])]
 
 
+def _monitoring_section(inputs: CardInputs) -> list[str]:
+    return [
+        "## Monitoring",
+        "",
+        "This version's run holds its reference profile (`reports/reference_profile.json`: the"
+        " training data's distributions and the test-set predictions). Judge new data or the"
+        " server's prediction log against it:",
+        "",
+        f"    mlops monitor --input <batch.csv | reports/predictions.jsonl> --model models:/{inputs.name}/{inputs.version}",
+        "",
+        "It exits 1 on drift; the thresholds are under `monitoring:` in params.yaml.",
+    ]
+
+
 def build_model_card(inputs: CardInputs) -> str:
-    """The card as Markdown: intended use, data, metrics, gates, lineage, limitations."""
+    """The card as Markdown: intended use, data, metrics, gates, lineage, monitoring, limitations."""
     sections = [
         [
             f"# Model card: {inputs.name} v{inputs.version}",
@@ -161,6 +175,7 @@ def build_model_card(inputs: CardInputs) -> str:
         _metrics_section(inputs),
         _gates_section(inputs),
         _lineage_section(inputs.lineage),
+        _monitoring_section(inputs),
         ["## Limitations", "", *[f"- {item}" for item in LIMITATIONS]],
     ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"

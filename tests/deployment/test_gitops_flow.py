@@ -124,6 +124,20 @@ def test_first_promotion_makes_a_champion_with_lineage_and_card(
     assert "| Delayed |" in card and "| On Schedule |" in card  # per class and class balance
     assert "| `Crew Size` | float64 |" in card
     assert "Verdict: **promoted to champion**" in card
+    # The card's monitoring command works as printed, against this version's own profile.
+    assert f"--model models:/{MODEL}/1" in card
+    monitored = project.mlops(
+        "monitor",
+        "--input",
+        "outputs/split/test.parquet",
+        "--model",
+        f"models:/{MODEL}/1",
+        "--out",
+        "monitoring/card",
+    )
+    assert "vs the training data" in monitored.stderr
+    drift = json.loads(project.read("monitoring/card/drift.json"))
+    assert drift["reference"]["profile"].startswith(f"models:/{MODEL}/1 (version 1, run ")
     run_id = client(project).get_model_version(MODEL, "1").run_id
     logged = client(project).download_artifacts(
         run_id, f"{CARD_ARTIFACT_DIR}/{CARD_FILE_NAME}", str(tmp_path)
