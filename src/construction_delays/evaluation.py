@@ -68,23 +68,34 @@ def classification_metrics(
     classes: Sequence[Any],
     positive_label: Any,
 ) -> dict[str, float]:
+    # Labels become integer codes first: scikit-learn sorts the labels again in every metric, and
+    # sorting a million strings (a labelled batch in `mlops monitor`) took 13 s of 18; codes, 1 s.
+    truth_labels = np.asarray(y_true, dtype=object)
+    predicted_labels = np.asarray(y_pred, dtype=object)
+    known = pd.Index(list(classes))
+    found = pd.Index(pd.unique(np.concatenate([truth_labels, predicted_labels])))
+    labels = known.append(found.difference(known, sort=False))  # classes first: proba's columns
+    true_codes, pred_codes = labels.get_indexer(truth_labels), labels.get_indexer(predicted_labels)
     binary = len(classes) == 2
-    average: dict[str, Any] = {"pos_label": positive_label} if binary else {"average": "macro"}
+    if binary:
+        # One-vs-rest on the positive class: the same numbers as pos_label on two labels, and
+        # defined when new data holds a label the model never saw (it counts as negative).
+        positive = labels.get_loc(positive_label)
+        truth, guess, average = true_codes == positive, pred_codes == positive, {}
+    else:
+        truth, guess, average = true_codes, pred_codes, {"average": "macro"}
     result = {
-        "accuracy": skm.accuracy_score(y_true, y_pred),
-        "precision": skm.precision_score(y_true, y_pred, zero_division=0, **average),
-        "recall": skm.recall_score(y_true, y_pred, zero_division=0, **average),
-        "f1": skm.f1_score(y_true, y_pred, zero_division=0, **average),
+        "accuracy": skm.accuracy_score(true_codes, pred_codes),
+        "precision": skm.precision_score(truth, guess, zero_division=0, **average),
+        "recall": skm.recall_score(truth, guess, zero_division=0, **average),
+        "f1": skm.f1_score(truth, guess, zero_division=0, **average),
     }
     if proba is not None:
         if binary:
-            positive_column = list(classes).index(positive_label)
+            result["roc_auc"] = skm.roc_auc_score(true_codes == positive, proba[:, positive])
+        elif set(np.unique(true_codes)) == set(range(len(classes))):
             result["roc_auc"] = skm.roc_auc_score(
-                y_true == positive_label, proba[:, positive_column]
-            )
-        elif set(pd.unique(y_true)) == set(classes):
-            result["roc_auc"] = skm.roc_auc_score(
-                y_true, proba, multi_class="ovr", labels=list(classes)
+                true_codes, proba, multi_class="ovr", labels=list(range(len(classes)))
             )
     return {name: round(float(value), 4) for name, value in result.items()}
 

@@ -176,3 +176,34 @@ def test_resolve_positive_label_defaults_and_multiclass() -> None:
 def test_resolve_positive_label_unknown_class() -> None:
     with pytest.raises(ValueError, match=r"positive_class 'Late' is not one of the target classes"):
         resolve_positive_label(["Delayed", "On Schedule"], "Late")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("unseen", [False, True])
+def test_metrics_match_scikit_learn_on_the_labels_themselves(n_classes: int, unseen: bool) -> None:
+    """Coded labels are an implementation detail: the numbers are scikit-learn's on the strings.
+    A label the model never saw (a typo in a labelled batch) counts as a miss, and, for a binary
+    model, as a negative."""
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(n_classes)
+    classes = ["alpha", "beta", "gamma"][:n_classes]
+    y_true = pd.Series(rng.choice(classes, size=500))
+    if unseen:
+        y_true[::50] = "typo"
+    y_pred = rng.choice(classes, size=500)
+    positive = "beta" if n_classes == 2 else None
+    got = classification_metrics(y_true, y_pred, None, classes, positive)
+    if n_classes == 2:
+        truth, guess, average = y_true == "beta", y_pred == "beta", {}
+    else:
+        truth, guess, average = y_true, y_pred, {"average": "macro"}
+    expected = {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "precision": skm.precision_score(truth, guess, zero_division=0, **average),
+        "recall": skm.recall_score(truth, guess, zero_division=0, **average),
+        "f1": skm.f1_score(truth, guess, zero_division=0, **average),
+    }
+    assert got == {k: round(float(v), 4) for k, v in expected.items()}
+    if n_classes == 2 and not unseen:  # one-vs-rest is exactly pos_label on the strings
+        assert got["f1"] == round(skm.f1_score(y_true, y_pred, pos_label="beta"), 4)
