@@ -127,3 +127,16 @@ def test_regression_target_from_parquet(make_project) -> None:
     assert importance and {"feature", "importance", "method"} <= set(importance[0])
     assert (project.root / "reports/figures/predicted_vs_actual.png").is_file()
     assert registered_challenger(project, "byod-regression-model") == 1
+
+    # Monitoring works on the same params: a numeric target and predictions, regression metrics.
+    shifted = diabetes_frame()
+    shifted["body mass index"] = shifted["body mass index"] + 8
+    shifted.to_parquet(project.root / "data" / "new-patients.parquet", index=False)
+    monitored = project.mlops("monitor", "--input", "data/new-patients.parquet", check=False)
+    assert monitored.returncode == 1, monitored.stderr
+    report = json.loads(project.read("monitoring/drift.json"))
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["body mass index"]["status"] == "drift"
+    assert checks["predicted value"]["kind"] == "numeric"
+    assert checks["disease progression"]["group"] == "target"
+    assert {m["metric"] for m in report["metrics"]} == {"mae", "rmse", "r2"}
