@@ -204,6 +204,8 @@ class CurrentData:
     probabilities: np.ndarray | None = None
     target: pd.Series | None = None
     notes: list[str] = field(default_factory=list)
+    # The checked values per column, as the model takes them (see scoring.validate_chunk).
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 DURATION = re.compile(r"^(?P<count>\d+)(?P<unit>[mhd])$")
@@ -654,18 +656,14 @@ def resolve_reference(
     from construction_delays.scoring import load_scorer
 
     if model and model.startswith("models:/"):
-        scorer = load_scorer(model, root, params) if need_model else None
+        scorer = load_scorer(model, root, params)  # its metadata names the run holding the profile
         if reference is not None:
-            return Reference(read_profile(reference), str(reference), scorer)
-        if scorer is None:
-            scorer = load_scorer(model, root, params)
-        run_id = scorer.metadata.get("run_id")
-        version = scorer.metadata.get("version")
-        return Reference(
-            _registered_profile(root, model, run_id),
-            f"{model} (version {version}, run {run_id})",
-            scorer if need_model else None,
-        )
+            profile, source = read_profile(reference), str(reference)
+        else:
+            run_id, version = scorer.metadata.get("run_id"), scorer.metadata.get("version")
+            profile = _registered_profile(root, model, run_id)
+            source = f"{model} (version {version}, run {run_id})"
+        return Reference(profile, source, scorer if need_model else None)
     path = reference or root / DEFAULT_PROFILE
     profile = read_profile(path)
     if not need_model:
@@ -742,6 +740,7 @@ def load_current(
         raise MonitoringError(
             describe_problems(path, problems).replace("nothing was written", "nothing was judged")
         )
+    current.columns = columns
     current.features = frame_from_columns(columns, schema)
     return current
 
@@ -791,17 +790,14 @@ def check(
     current.notes.extend(resolved.notes)
     scorer = resolved.scorer
     if scorer is not None and current.predictions is None and len(current.features):
-        from construction_delays.scoring import columns_from_frame
-
-        missing = [c for c in scorer.schema.columns if c not in current.features.columns]
+        missing = [c for c in scorer.schema.columns if c not in current.columns]
         if missing:
             raise MonitoringError(
                 f"{scorer.metadata.get('source')}: the model needs column(s) {missing} that the"
                 f" reference profile {resolved.source} does not describe; pass the matching"
                 " --reference"
             )
-
-        prediction = scorer.predictor.predict(columns_from_frame(current.features, scorer.schema))
+        prediction = scorer.predictor.predict(current.columns)
         current.predictions, current.probabilities = prediction.labels, prediction.probabilities
     return compare(
         resolved.profile,

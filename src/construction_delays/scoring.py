@@ -136,16 +136,6 @@ def columns_from_records(
     return columns
 
 
-def columns_from_frame(frame: pd.DataFrame, schema: FeatureSchema) -> ColumnArrays:
-    """Column arrays from a frame whose values are already checked (see :func:`validate_chunk`)."""
-    columns: ColumnArrays = {
-        name: frame[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in schema.numeric
-    }
-    for name in schema.categorical:
-        columns[name] = _as_categorical(frame[name].to_numpy(dtype=object))
-    return columns
-
-
 def frame_from_columns(columns: ColumnArrays, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame({name: columns[name] for name in schema.columns}, copy=False)
 
