@@ -39,7 +39,6 @@ MAX_CATEGORIES = 50
 # reference (say 120 test-set predictions) gets fewer bins so sampling noise stays below warnings.
 MIN_ROWS_PER_BIN = 20
 OTHER = "(other)"
-UNSEEN = "(unseen)"
 
 
 class MonitoringError(ProjectError, ValueError):
@@ -72,7 +71,10 @@ def bin_shares(present: np.ndarray, edges: Sequence[float]) -> list[float]:
 def numeric_distribution(values: Any, bins: int) -> dict[str, Any]:
     numbers = as_numbers(values)
     present = numbers[~np.isnan(numbers)]
-    result: dict[str, Any] = {"kind": "numeric", "missing_share": _missing(numbers, present)}
+    result: dict[str, Any] = {
+        "kind": "numeric",
+        "missing_share": missing_share(len(numbers), len(present)),
+    }
     if present.size == 0:
         return {**result, "edges": [], "shares": []}
     # Quantile edges: equally filled bins on the reference; repeated values collapse their edges.
@@ -101,13 +103,13 @@ def categorical_distribution(values: Any) -> dict[str, Any]:
         shares[OTHER] = round(rest / len(present), 6)
     return {
         "kind": "categorical",
-        "missing_share": round(1 - len(present) / max(len(labels), 1), 6),
+        "missing_share": missing_share(len(labels), len(present)),
         "shares": shares,
     }
 
 
-def _missing(numbers: np.ndarray, present: np.ndarray) -> float:
-    return round(1 - len(present) / max(len(numbers), 1), 6)
+def missing_share(rows: int, present: int) -> float:
+    return round(1 - present / max(rows, 1), 6)
 
 
 def population_stability(reference: Sequence[float], current: Sequence[float]) -> float:
@@ -414,7 +416,7 @@ def _numeric_check(
 ) -> Check:
     numbers = as_numbers(values)
     present = numbers[~np.isnan(numbers)]
-    missing = _missing(numbers, present)
+    missing = missing_share(len(numbers), len(present))
     psi: float | None = None
     change = ""
     if present.size and reference.get("shares"):
@@ -467,7 +469,7 @@ def _categorical_check(
             change += f"; new: {seen}" if change else f"new: {seen}"
     else:
         change = "no values"
-    missing = round(1 - len(present) / max(len(labels), 1), 6)
+    missing = missing_share(len(labels), len(present))
     check = Check(
         name,
         group,
