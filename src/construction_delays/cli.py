@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,11 @@ app.add_typer(data_app, name="data")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
 RUN_INFO = Path("reports/mlflow_run.json")
 METRICS = Path("reports/metrics.json")
+
+
+class Task(StrEnum):
+    classification = "classification"
+    regression = "regression"
 
 
 class CommandError(ProjectError):
@@ -66,6 +72,74 @@ def data_pull(params_file: ParamsOption = Path("params.yaml")) -> None:
     from construction_delays.datasets import materialise
 
     console.print(materialise(load_params(params_file), Path.cwd(), dvc))
+
+
+@data_app.command("adopt")
+@reported
+def data_adopt(
+    source: Annotated[Path, typer.Argument(help="your CSV or Parquet file")],
+    target: Annotated[str, typer.Option("--target", "-t", help="the column to predict")],
+    task: Annotated[
+        Task | None,
+        typer.Option(help="default: inferred from the target (text or few whole numbers: classes)"),
+    ] = None,
+    positive_class: Annotated[
+        str | None,
+        typer.Option(
+            help="binary classification: the class that counts as positive (default: the rarer)"
+        ),
+    ] = None,
+    numeric: Annotated[list[str], typer.Option(help="force a column to be a numeric feature")] = [],  # noqa: B006
+    categorical: Annotated[
+        list[str], typer.Option(help="force a column to be a categorical feature")
+    ] = [],  # noqa: B006
+    drop: Annotated[
+        list[str], typer.Option(help="leave a column out (e.g. one known after the outcome)")
+    ] = [],  # noqa: B006
+    max_categories: Annotated[
+        int, typer.Option(min=2, help="text columns with more distinct values are left out")
+    ] = 50,
+    dry_run: Annotated[bool, typer.Option(help="show what would change; change nothing")] = False,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Use your own table: infer the task and features, write them into params.yaml (comments kept),
+    put the file under data/ and `dvc add` it. Validated before anything changes."""
+    from construction_delays.adopt import apply_adoption, plan_adoption
+    from construction_delays.datasets import tracking_output
+    from construction_delays.reporting import print_adoption
+
+    old = load_params(params_file)
+    plan = plan_adoption(
+        Path.cwd(),
+        params_file,
+        source,
+        target,
+        task=task.value if task else None,
+        positive_class=positive_class,
+        numeric=numeric,
+        categorical=categorical,
+        drop=drop,
+        max_categories=max_categories,
+    )
+    print_adoption(plan)
+    if dry_run:
+        console.print("dry run: nothing changed")
+        return
+    for line in apply_adoption(plan, Path.cwd(), params_file, old):
+        console.print(f"[green]✓[/] {line}")
+    tracked = tracking_output(Path.cwd(), Path(plan.data_path))
+    if tracked is None:
+        folder = Path(plan.data_path).parent.as_posix()
+        console.print(f"next: version the data with `dvc add {folder}`")
+        to_commit = params_file.name
+    else:
+        dvc_file, output = tracked
+        dvc("add", "--quiet", output.as_posix())
+        console.print(f"[green]✓[/] recorded {output.as_posix()} in {dvc_file.name}")
+        to_commit = f"{params_file.name} and {dvc_file.name}"
+    console.print(
+        f"next: `mlops check`, `mlops run`, then commit {to_commit} (`git diff` shows the change)"
+    )
 
 
 @data_app.command("push")

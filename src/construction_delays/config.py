@@ -20,6 +20,7 @@ DEFAULT_PARAMS_FILE = Path("params.yaml")
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+UNQUOTABLE = ('"', "$", "`", "\\")  # characters a double-quoted shell word cannot hold as is
 
 
 # Per-metric allowances for getting worse: errors name the entry (`gates.max_regression.f1: ...`).
@@ -60,6 +61,9 @@ class DataParams(_Section):
     def _supported_format(cls, value: str) -> str:
         if not value.endswith((".csv", ".parquet")):
             raise ValueError(f"{value!r}: data must be a .csv or .parquet file")
+        if any(char in value for char in UNQUOTABLE):
+            # dvc.yaml passes the path to the stage commands in double quotes
+            raise ValueError(f"{value!r}: rename the file without {' '.join(UNQUOTABLE)}")
         return value
 
     @model_validator(mode="after")

@@ -22,14 +22,21 @@ class MaterialiseError(ProjectError):
     pass
 
 
-def tracking_dvc_file(root: Path, data_path: Path) -> Path | None:
-    """The top-level ``*.dvc`` file whose output contains ``data_path``, if any."""
+def tracking_output(root: Path, data_path: Path) -> tuple[Path, Path] | None:
+    """``(*.dvc file, its output)`` for the top-level ``*.dvc`` file whose output contains
+    ``data_path``, if any."""
     for dvc_file in sorted(p for p in root.glob("*.dvc") if p.is_file()):
         for out in (yaml.safe_load(dvc_file.read_text()) or {}).get("outs", []):
             tracked = Path(out["path"])
             if data_path == tracked or tracked in data_path.parents:
-                return dvc_file
+                return dvc_file, tracked
     return None
+
+
+def tracking_dvc_file(root: Path, data_path: Path) -> Path | None:
+    """The top-level ``*.dvc`` file whose output contains ``data_path``, if any."""
+    found = tracking_output(root, data_path)
+    return found[0] if found else None
 
 
 def recorded_hashes(dvc_file: Path) -> list[str]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from construction_delays.console import console
 from construction_delays.files import read_json
+
+if TYPE_CHECKING:
+    from construction_delays.adopt import AdoptionPlan
 
 
 def print_summary(metrics_path: Path, run_info_path: Path) -> None:
@@ -41,3 +45,45 @@ def print_summary(metrics_path: Path, run_info_path: Path) -> None:
         console.print(
             f"MLflow:  run {info['run_id']} in {info['tracking_uri']} (`make ui` to browse)"
         )
+
+
+def print_adoption(plan: AdoptionPlan) -> None:
+    """What `mlops data adopt` read from the file and what it will write to params.yaml."""
+    from rich.markup import escape
+
+    table = Table(
+        title=f"{escape(str(plan.source))}: {plan.rows} rows, {len(plan.columns) + 1} columns"
+    )
+    for name, justify in (
+        ("column", "left"),
+        ("role", "left"),
+        ("dtype", "left"),
+        ("missing", "right"),
+        ("distinct", "right"),
+        ("note", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    styles = {"numeric": "green", "categorical": "cyan", "excluded": "dim"}
+    for column in plan.columns:
+        table.add_row(
+            escape(column.name),
+            column.role,
+            column.dtype,
+            f"{column.missing_share:.1%}",
+            str(column.distinct),
+            escape(column.note),
+            style=styles[column.role],
+        )
+    console.print(table)
+    console.print(f"target:  {escape(plan.target)} -> {plan.task} ({plan.task_reason})")
+    if plan.classes:
+        shares = ", ".join(f"{escape(label)} {count}" for label, count in plan.classes.items())
+        console.print(f"classes: {shares}")
+    if plan.positive_class is not None:
+        console.print(
+            f"positive class: {escape(str(plan.positive_class))} (--positive-class to choose another)"
+        )
+    for change in plan.changes:
+        console.print(f"params:  {escape(change)}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")

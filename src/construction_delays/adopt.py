@@ -1,0 +1,529 @@
+"""`mlops data adopt`: point the project at your own table in one command.
+
+Reads the file, infers what ``params.yaml`` needs (task, positive class, numeric and categorical
+features; identifiers, constant columns, dates and free text left out, each with its reason), and
+writes it into ``params.yaml`` keeping its comments and layout, puts the file under ``data/`` and
+records it with ``dvc add``. When the target needs the other task, the model zoo and the
+task-specific metric settings switch with it. Everything is validated first (the new params with
+the same checks as `mlops check`, the data with the pipeline's own schema), so a problem stops the
+command before any file changes.
+
+Absolute quality gates (``gates.metrics``) are cleared: the bounds of the previous data say nothing
+about new data, and the first run on it is the baseline to set them from. The relative gates
+(``gates.max_regression``) keep guarding every pull request meanwhile.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import math
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+
+from construction_delays.config import Params, parse_params
+from construction_delays.data import read_table
+from construction_delays.errors import ProjectError
+from construction_delays.model_zoos import MODEL_ZOOS
+
+Role = Literal["numeric", "categorical", "excluded"]
+
+DATA_DIR = "data"
+MAX_CATEGORIES = 50
+# A numeric target with at most this many distinct whole-number values is read as class labels.
+MAX_CLASS_LABELS = 20
+# Names of identifier columns: "id", "ID", "row_id", "Activity ID", "uuid", "key", ...
+IDENTIFIER_NAME = re.compile(r"(^|[\s_\-.])(id|uuid|guid|key)$", re.IGNORECASE)
+
+# Metric settings of each task that do not depend on the data's scale. Regression leaves out
+# rmse/mae tolerances: they are in the target's units, so only the user can choose them.
+TASK_METRIC = {"classification": "f1", "regression": "r2"}
+TASK_TOLERANCES = {
+    "classification": {"max_regression": {"f1": 0.02, "roc_auc": 0.02}, "drop": {"f1": 0.05}},
+    "regression": {"max_regression": {"r2": 0.03}, "drop": {"r2": 0.05}},
+}
+
+
+class AdoptionError(ProjectError):
+    """The file, the target or an option cannot be adopted; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    name: str
+    role: Role
+    dtype: str
+    missing_share: float
+    distinct: int
+    note: str = ""
+
+
+@dataclass
+class AdoptionPlan:
+    source: Path
+    data_path: str  # as written to params.yaml: relative to the project root, under data/
+    rows: int
+    target: str
+    task: str
+    task_reason: str
+    positive_class: Any
+    classes: dict[str, int]
+    columns: list[ColumnPlan]
+    params_text: str
+    params: Params
+    changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    task_changed: bool = False
+
+
+# --- reading the data -------------------------------------------------------------------------
+
+
+def infer_task(target: pd.Series, requested: str | None) -> tuple[str, str]:
+    """``(task, why)`` for the target column; ``requested`` (from ``--task``) wins."""
+    values = target.dropna()
+    if requested is not None:
+        if requested == "regression" and not pd.api.types.is_numeric_dtype(values):
+            raise AdoptionError(
+                f"--task regression: target {target.name!r} is not numeric "
+                f"(e.g. {values.astype(str).iloc[0]!r})"
+            )
+        return requested, "as requested"
+    distinct = values.nunique()
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "classification", f"a non-numeric target with {distinct} distinct values"
+    whole = bool((values == values.round()).all())
+    if whole and distinct <= MAX_CLASS_LABELS:
+        return "classification", f"whole numbers with {distinct} distinct values, read as labels"
+    return "regression", f"a numeric target with {distinct} distinct values"
+
+
+def choose_positive_class(target: pd.Series, requested: str | None) -> Any:
+    """The positive class of a binary target: ``requested`` (matched as text), else the rarer
+    class (what a model of delays, churn or fraud is usually about)."""
+    counts = target.value_counts()
+    if requested is not None:
+        for label in counts.index:
+            if str(label) == requested:
+                return _plain(label)
+        raise AdoptionError(
+            f"--positive-class {requested!r} is not one of the target's classes "
+            f"{[str(label) for label in counts.index]}"
+        )
+    if len(counts) != 2:
+        return None
+    return _plain(counts.index[-1])  # value_counts is descending: the last is the rarer
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars, so the YAML reads back as the same label."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    sample = values.astype(str).head(200)
+    if sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").all() or sample.str.contains(r"\d").mean() < 0.95:
+        return False  # plain numbers, or words such as month names: not timestamps
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def classify_column(
+    series: pd.Series, rows: int, max_categories: int = MAX_CATEGORIES, forced: Role | None = None
+) -> ColumnPlan:
+    """The role of one candidate feature column, with the reason when it is left out."""
+    name = str(series.name)
+    values = series.dropna()
+    missing = round(1 - len(values) / rows, 4) if rows else 0.0
+    distinct = int(values.nunique())
+    dtype = str(series.dtype)
+
+    def plan(role: Role, note: str = "") -> ColumnPlan:
+        return ColumnPlan(name, role, dtype, missing, distinct, note)
+
+    if values.empty:
+        return plan("excluded", "every value is missing")
+    if forced == "numeric":
+        if not pd.api.types.is_numeric_dtype(values):
+            bad = values[pd.to_numeric(values, errors="coerce").isna()]
+            if not bad.empty:
+                raise AdoptionError(
+                    f"--numeric {name!r}: {len(bad)} value(s) are not numbers, e.g. {bad.iloc[0]!r}"
+                )
+        return plan("numeric", "as requested")
+    if forced == "categorical":
+        return plan("categorical", "as requested")
+    if distinct == 1:
+        return plan("excluded", f"constant ({values.iloc[0]!r}): nothing to learn from")
+    if pd.api.types.is_bool_dtype(values):
+        return plan("numeric")
+    if pd.api.types.is_numeric_dtype(values):
+        whole = pd.api.types.is_integer_dtype(values) or bool((values == values.round()).all())
+        if (
+            whole
+            and distinct == len(values)
+            and (IDENTIFIER_NAME.search(name) or _is_counter(values))
+        ):
+            return plan("excluded", "an identifier (every value differs)")
+        return plan("numeric")
+    if pd.api.types.is_datetime64_any_dtype(values) or _looks_like_dates(values):
+        return plan("excluded", "dates: derive numbers from them (e.g. days since a start) first")
+    as_numbers = pd.to_numeric(values, errors="coerce")
+    if as_numbers.notna().all():
+        return plan("numeric", "numbers stored as text")
+    if distinct == len(values) and len(values) > MAX_CLASS_LABELS:
+        return plan("excluded", "an identifier or free text (every value differs)")
+    if distinct > max_categories:
+        return plan(
+            "excluded",
+            f"{distinct} distinct values (more than {max_categories}): pass --categorical to keep it",
+        )
+    return plan("categorical")
+
+
+def _is_counter(values: pd.Series) -> bool:
+    """1, 2, 3, ... (or from 0) in any order: a row number."""
+    ordered = values.sort_values().to_numpy()
+    return bool(ordered[-1] - ordered[0] == len(ordered) - 1)
+
+
+def leakage_warnings(
+    frame: pd.DataFrame, target: str, task: str, columns: Sequence[ColumnPlan]
+) -> list[str]:
+    """Features that give the target away on their own: usually recorded after the outcome."""
+    warnings = []
+    labels = frame[target]
+    for column in columns:
+        if column.role == "excluded":
+            continue
+        values = frame[column.name]
+        known = values.notna() & labels.notna()
+        if known.sum() < 20:
+            continue
+        if task == "classification":
+            groups = pd.DataFrame({"x": values[known].astype(str), "y": labels[known]})
+            purity = groups.groupby("x")["y"].nunique().max() == 1
+            if purity and groups["x"].nunique() < known.sum() / 2:
+                warnings.append(
+                    f"{column.name!r} determines the target exactly (each value goes with one "
+                    "class): is it recorded after the outcome? Leave it out with --drop if so"
+                )
+        elif column.role == "numeric":
+            correlation = pd.to_numeric(values[known]).corr(labels[known].astype(float))
+            if abs(correlation) > 0.99:
+                warnings.append(
+                    f"{column.name!r} correlates {correlation:.3f} with the target: is it derived "
+                    "from it? Leave it out with --drop if so"
+                )
+    return warnings
+
+
+def _columns_hint(name: str, columns: list[str]) -> str:
+    close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+    close += [c for c in columns if c.lower() == name.lower() and c not in close]
+    listed = ", ".join(repr(c) for c in columns[:30]) + (", ..." if len(columns) > 30 else "")
+    guess = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"{guess}; its {len(columns)} columns: {listed}"
+
+
+# --- editing params.yaml ------------------------------------------------------------------------
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    round_trip = YAML()
+    round_trip.preserve_quotes = True
+    round_trip.width = 100
+    round_trip.indent(mapping=2, sequence=4, offset=2)
+    return round_trip
+
+
+def _scalar(value: Any) -> Any:
+    """``value`` for ruamel: quoted when YAML 1.1 (PyYAML, DVC) would read it back as something
+    else, such as ``yes`` or ``1.0`` as a column name."""
+    if not isinstance(value, str):
+        return value
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    try:
+        same = yaml.safe_load(value) == value
+    except yaml.YAMLError:
+        same = False
+    return (
+        value
+        if same and "#" not in value and value.strip() == value
+        else DoubleQuotedScalarString(value)
+    )
+
+
+def _mapping(values: dict[str, Any]) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    return CommentedMap((key, _scalar(value)) for key, value in values.items())
+
+
+def _sequence(values: Sequence[str]) -> Any:
+    from ruamel.yaml.comments import CommentedSeq
+
+    return CommentedSeq(_scalar(value) for value in values)
+
+
+def _set(section: Any, key: str, value: Any, after: str | None = None) -> None:
+    """Set ``key``; a new key goes right after ``after`` (next to related keys)."""
+    if key in section or after is None or after not in section:
+        section[key] = value
+    else:
+        section.insert(list(section).index(after) + 1, key, value)
+
+
+def _separate_sections(text: str) -> str:
+    """A blank line before every top-level key, as params.yaml is laid out (replacing a nested
+    block drops the blank line that belonged to its last entry)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        top_level = bool(re.match(r"^[^\s#-][^:]*:", line))
+        if top_level and out and out[-1].strip() and not out[-1].startswith("#"):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
+def edit_params_text(
+    text: str,
+    *,
+    data_path: str,
+    target: str,
+    task: str,
+    positive_class: Any,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    rows: int,
+    worst_missing_share: float,
+) -> tuple[str, list[str]]:
+    """params.yaml ``text`` pointed at the new data; returns the new text and what changed."""
+    round_trip = _yaml()
+    doc = round_trip.load(text)
+    data = doc["data"]
+    old_task = data.get("task", "classification")
+    changes = [f"data: {data_path}, target {target!r}, task {task}"]
+    data["path"] = _scalar(data_path)
+    data["target"] = _scalar(target)
+    _set(data, "task", task, after="target")
+    if positive_class is None:
+        data.pop("positive_class", None)
+    else:
+        _set(data, "positive_class", _scalar(positive_class), after="task")
+    data["numeric_features"] = _sequence(numeric)
+    data["categorical_features"] = _sequence(categorical)
+    if data.get("sample") is not None:
+        data["sample"] = None
+        data.yaml_add_eol_comment(
+            "# null: your own data, versioned by DVC (no generator)", "sample", column=32
+        )
+        changes.append("data.sample: null (your data replaces the bundled generator)")
+    if data.get("min_rows", 0) > rows:
+        data["min_rows"] = rows
+        changes.append(f"data.min_rows: {rows} (the file's row count)")
+
+    gates = doc.setdefault("gates", _mapping({}))
+    if gates.get("metrics"):
+        gates["metrics"] = _mapping({})
+        changes.append(
+            "gates.metrics: cleared (absolute bounds of the old data; set new ones from the first run)"
+        )
+    data_gates = gates.get("data") or {}
+    if data_gates.get("min_rows") is not None and data_gates["min_rows"] > rows:
+        data_gates["min_rows"] = rows
+        changes.append(f"gates.data.min_rows: {rows} (the file's row count)")
+    limit = data_gates.get("max_missing_share")
+    if limit is not None and worst_missing_share > limit:
+        raised = min(1.0, math.ceil(worst_missing_share * 20) / 20)  # next step of 0.05
+        data_gates["max_missing_share"] = raised
+        changes.append(
+            f"gates.data.max_missing_share: {raised} (a feature is {worst_missing_share:.0%} missing)"
+        )
+
+    if task != old_task:
+        doc["models"] = round_trip.load(MODEL_ZOOS[task])["models"]
+        doc.setdefault("evaluate", _mapping({}))["metric"] = TASK_METRIC[task]
+        tolerances = TASK_TOLERANCES[task]
+        gates["max_regression"] = _mapping(tolerances["max_regression"])
+        monitoring = doc.setdefault("monitoring", _mapping({}))
+        monitoring["max_metric_drop"] = _mapping(tolerances["drop"])
+        changes.append(
+            f"models, evaluate.metric ({TASK_METRIC[task]}), gates.max_regression and "
+            f"monitoring.max_metric_drop: the {task} defaults (the task changed from {old_task})"
+        )
+    out = io.StringIO()
+    round_trip.dump(doc, out)
+    return _separate_sections(out.getvalue()), changes
+
+
+# --- the plan and applying it ---------------------------------------------------------------------
+
+
+def _placement(root: Path, source: Path) -> str:
+    """Where the file lives in the project: as it is when already under data/, else data/<name>."""
+    resolved = source.resolve()
+    data_dir = (root / DATA_DIR).resolve()
+    if data_dir in resolved.parents:
+        return resolved.relative_to(root.resolve()).as_posix()
+    destination = data_dir / source.name
+    if destination.exists() and destination.read_bytes() != resolved.read_bytes():
+        raise AdoptionError(
+            f"{DATA_DIR}/{source.name} already exists with other content: rename your file or "
+            "remove the existing one"
+        )
+    return f"{DATA_DIR}/{source.name}"
+
+
+def plan_adoption(
+    root: Path,
+    params_file: Path,
+    source: Path,
+    target: str,
+    *,
+    task: str | None = None,
+    positive_class: str | None = None,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    max_categories: int = MAX_CATEGORIES,
+) -> AdoptionPlan:
+    """Everything `mlops data adopt` would do, validated; changes nothing."""
+    from construction_delays.validation import DataValidationError, validate_frame
+
+    if source.suffix not in (".csv", ".parquet"):
+        raise AdoptionError(f"{source}: give a .csv or .parquet file")
+    frame = read_table(source)
+    rows = len(frame)
+    columns = [str(c) for c in frame.columns]
+    named = {
+        "--target": [target],
+        "--numeric": numeric,
+        "--categorical": categorical,
+        "--drop": drop,
+    }
+    for option, names in named.items():
+        for name in names:
+            if name not in columns:
+                raise AdoptionError(
+                    f"{source}: {option} {name!r} is not a column{_columns_hint(name, columns)}"
+                )
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise AdoptionError(f"{both}: given both as --numeric and as --categorical")
+    if target in (*numeric, *categorical, *drop):
+        raise AdoptionError(f"{target!r} is the target; it cannot also be a feature or dropped")
+    labels = frame[target]
+    if labels.isna().any():
+        rows_missing = [int(i) for i in labels.index[labels.isna()][:10]]
+        raise AdoptionError(
+            f"{source}: target {target!r} is missing in {int(labels.isna().sum())} row(s) "
+            f"(rows {rows_missing}; row 0 is the first data row): drop or fill them first"
+        )
+    chosen_task, task_reason = infer_task(labels, task)
+    positive = None
+    classes: dict[str, int] = {}
+    warnings: list[str] = []
+    if chosen_task == "classification":
+        counts = labels.value_counts()
+        if len(counts) < 2:
+            raise AdoptionError(
+                f"{source}: target {target!r} has a single class {counts.index[0]!r}"
+            )
+        classes = {str(label): int(count) for label, count in counts.items()}
+        positive = choose_positive_class(labels, positive_class)
+        rare = [label for label, count in classes.items() if count < 10]
+        if rare:
+            warnings.append(
+                f"classes {rare} have fewer than 10 rows: cross-validation needs several per fold; "
+                "merge rare classes or collect more rows"
+            )
+    elif positive_class is not None:
+        raise AdoptionError("--positive-class applies to classification only")
+
+    forced: dict[str, Role] = {
+        **dict.fromkeys(numeric, "numeric"),
+        **dict.fromkeys(categorical, "categorical"),
+    }
+    plans = []
+    for name in columns:
+        if name == target:
+            continue
+        if name in drop:
+            seen = classify_column(frame[name], rows, max_categories, "categorical")
+            plans.append(replace(seen, role="excluded", note="as requested (--drop)"))
+            continue
+        plans.append(classify_column(frame[name], rows, max_categories, forced.get(name)))
+    used = [p for p in plans if p.role != "excluded"]
+    if not used:
+        raise AdoptionError(
+            f"{source}: no usable feature columns (see the reasons above); name some with "
+            "--numeric/--categorical"
+        )
+    warnings.extend(leakage_warnings(frame, target, chosen_task, plans))
+
+    data_path = _placement(root, source)
+    params_text = params_file.read_text(encoding="utf-8")
+    old_task = (yaml.safe_load(params_text).get("data") or {}).get("task", "classification")
+    new_text, changes = edit_params_text(
+        params_text,
+        data_path=data_path,
+        target=target,
+        task=chosen_task,
+        positive_class=positive,
+        numeric=[p.name for p in used if p.role == "numeric"],
+        categorical=[p.name for p in used if p.role == "categorical"],
+        rows=rows,
+        worst_missing_share=max(p.missing_share for p in used),
+    )
+    params = parse_params(yaml.safe_load(new_text), params_file)
+    report = validate_frame(frame, params.data, source)
+    if not report.valid:
+        raise DataValidationError(report)
+    return AdoptionPlan(
+        source=source,
+        data_path=data_path,
+        rows=rows,
+        target=target,
+        task=chosen_task,
+        task_reason=task_reason,
+        positive_class=positive,
+        classes=classes,
+        columns=plans,
+        params_text=new_text,
+        params=params,
+        changes=changes,
+        warnings=warnings,
+        task_changed=chosen_task != old_task,
+    )
+
+
+def apply_adoption(plan: AdoptionPlan, root: Path, params_file: Path, old: Params) -> list[str]:
+    """Copy the file into data/, drop the generated sample it replaces, write params.yaml.
+    Returns what was done, for the user."""
+    done = []
+    destination = root / plan.data_path
+    if not destination.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plan.source, destination)
+        done.append(f"copied {plan.source} to {plan.data_path}")
+    previous = root / old.data.path
+    if old.data.sample is not None and old.data.path != plan.data_path and previous.is_file():
+        previous.unlink()  # the generated sample: `mlops data generate` makes it again
+        done.append(f"removed the generated sample {old.data.path}")
+    temporary = params_file.with_name(f".{params_file.name}.tmp")
+    temporary.write_text(plan.params_text, encoding="utf-8")
+    temporary.replace(params_file)
+    done.append(f"updated {params_file.name}")
+    return done

@@ -1,0 +1,170 @@
+"""`mlops data adopt`: what it infers from a table, and how it rewrites params.yaml."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from construction_delays.adopt import (
+    AdoptionError,
+    choose_positive_class,
+    classify_column,
+    edit_params_text,
+    infer_task,
+    leakage_warnings,
+)
+from construction_delays.config import parse_params
+from construction_delays.model_zoos import MODEL_ZOOS
+from tests.conftest import ROOT
+
+PARAMS_TEXT = (ROOT / "params.yaml").read_text()
+CURRENT_TASK = yaml.safe_load(PARAMS_TEXT)["data"].get("task", "classification")
+OTHER_TASK = "regression" if CURRENT_TASK == "classification" else "classification"
+
+
+def top_level_block(text: str, key: str) -> str:
+    match = re.search(rf"^{key}:\n(?:(?:[ #].*)?\n)*?(?=^\S)", text, re.MULTILINE)
+    assert match is not None, key
+    return match.group(0).rstrip("\n") + "\n"
+
+
+def test_params_yaml_ships_the_default_zoo_of_its_task() -> None:
+    # The hook that generates a regression project and `adopt` both take the zoo from MODEL_ZOOS.
+    assert top_level_block(PARAMS_TEXT, "models") == MODEL_ZOOS[CURRENT_TASK]
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["on time", "late", "late"], "classification"),
+        ([0, 1, 1, 0], "classification"),
+        ([True, False, True], "classification"),
+        ([1, 2, 3, 2, 1], "classification"),  # few whole numbers: labels
+        ([0.5, 1.25, 3.0, 2.2], "regression"),
+        (list(range(100)), "regression"),  # many whole numbers: a quantity
+    ],
+)
+def test_task_is_inferred_from_the_target(values: list[object], task: str) -> None:
+    assert infer_task(pd.Series(values, name="y"), None)[0] == task
+
+
+def test_a_requested_task_wins_but_regression_needs_numbers() -> None:
+    assert infer_task(pd.Series([0, 1, 0], name="y"), "regression")[0] == "regression"
+    with pytest.raises(AdoptionError, match="'y' is not numeric"):
+        infer_task(pd.Series(["a", "b"], name="y"), "regression")
+
+
+def test_positive_class_is_the_rarer_one_or_the_requested_label_with_its_type() -> None:
+    target = pd.Series(["ok", "late", "ok", "ok"])
+    assert choose_positive_class(target, None) == "late"
+    numbers = pd.Series([0, 0, 1, 0, 1, 1, 1])
+    assert choose_positive_class(numbers, None) == 0
+    chosen = choose_positive_class(numbers, "1")
+    assert chosen == 1 and type(chosen) is int  # written to YAML as a number, like the data
+    assert choose_positive_class(pd.Series(["a", "b", "c"]), None) is None  # multiclass
+    with pytest.raises(AdoptionError, match=r"--positive-class 'yes' is not one of .*'ok', 'late'"):
+        choose_positive_class(target, "yes")
+
+
+ROWS = 60
+
+
+@pytest.mark.parametrize(
+    ("values", "role", "note"),
+    [
+        (np.linspace(0, 1, ROWS), "numeric", ""),
+        ([1, 2] * (ROWS // 2), "numeric", ""),
+        ([str(x / 4) for x in range(ROWS)], "numeric", "numbers stored as text"),
+        (["a", "b", "c"] * (ROWS // 3), "categorical", ""),
+        (["same"] * ROWS, "excluded", "constant"),
+        ([None] * ROWS, "excluded", "every value is missing"),
+        (list(range(ROWS, 0, -1)), "excluded", "an identifier"),  # a shuffled row counter
+        ([True, False, False] * (ROWS // 3), "numeric", ""),
+        (["Jan", "Feb", "Mar", "Apr"] * (ROWS // 4), "categorical", ""),  # words, not dates
+        ([f"note {i}" for i in range(ROWS)], "excluded", "free text"),
+        ([f"c{i % 55}" for i in range(ROWS)], "excluded", "55 distinct values"),
+        (
+            [str(d.date()) for d in pd.date_range("2025-01-01", periods=ROWS)],
+            "excluded",
+            "dates",
+        ),
+    ],
+)
+def test_each_column_gets_a_role_and_a_reason_when_left_out(
+    values: list[object], role: str, note: str
+) -> None:
+    plan = classify_column(pd.Series(values, name="column"), ROWS)
+    assert plan.role == role
+    assert note in plan.note
+
+
+def test_identifier_names_and_forced_roles() -> None:
+    ids = pd.Series(np.random.default_rng(0).permutation(1000)[:ROWS] * 7, name="Activity ID")
+    assert classify_column(ids, ROWS).role == "excluded"
+    assert classify_column(ids.rename("duration"), ROWS).role == "numeric"
+    codes = pd.Series([10, 20, 30] * (ROWS // 3), name="zone code")
+    assert classify_column(codes, ROWS, forced="categorical").role == "categorical"
+    with pytest.raises(AdoptionError, match=r"--numeric 'grade': 1 value\(s\) are not numbers"):
+        classify_column(pd.Series(["1", "2", "A"], name="grade"), 3, forced="numeric")
+
+
+def test_a_feature_that_gives_the_target_away_is_flagged() -> None:
+    frame = pd.DataFrame(
+        {
+            "status after completion": ["closed late", "closed ok"] * 20,
+            "crew": list(range(40)),
+            "y": ["late", "ok"] * 20,
+        }
+    )
+    plans = [classify_column(frame[c], len(frame)) for c in ("status after completion", "crew")]
+    warnings = leakage_warnings(frame, "y", "classification", plans)
+    assert len(warnings) == 1 and "'status after completion' determines the target" in warnings[0]
+
+
+def edited(task: str, **overrides: object) -> tuple[str, list[str]]:
+    arguments: dict[str, object] = {
+        "data_path": "data/mine.csv",
+        "target": "outcome",
+        "task": task,
+        "positive_class": None,
+        "numeric": ["yes", "1.5", "size (m2)"],
+        "categorical": ["null", "zone: north"],
+        "rows": 150,
+        "worst_missing_share": 0.32,
+    }
+    return edit_params_text(PARAMS_TEXT, **{**arguments, **overrides})  # type: ignore[arg-type]
+
+
+def test_edited_params_keep_comments_and_read_back_exactly() -> None:
+    text, changes = edited(CURRENT_TASK)
+    raw = yaml.safe_load(text)  # PyYAML, as load_params and DVC read it (YAML 1.1)
+    assert raw["data"]["numeric_features"] == ["yes", "1.5", "size (m2)"]
+    assert raw["data"]["categorical_features"] == ["null", "zone: north"]
+    assert raw["data"]["sample"] is None and "positive_class" not in raw["data"]
+    assert raw["gates"]["metrics"] == {}
+    assert raw["gates"]["data"] == {"min_rows": 150, "max_missing_share": 0.35}
+    assert raw["models"] == yaml.safe_load(PARAMS_TEXT)["models"]  # same task: the zoo is kept
+    # Every comment line of the original survives, and sections stay separated by a blank line.
+    for line in PARAMS_TEXT.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line in text.splitlines()
+    assert "\n\nsplit:\n" in text and "\n\nmlflow:\n" in text
+    parse_params(raw)
+    assert any("gates.metrics: cleared" in change for change in changes)
+
+
+def test_another_task_brings_its_zoo_and_metric_settings() -> None:
+    positive = "late" if OTHER_TASK == "classification" else None
+    text, changes = edited(OTHER_TASK, positive_class=positive)
+    params = parse_params(yaml.safe_load(text))
+    assert params.data.task == OTHER_TASK
+    assert top_level_block(text, "models") == MODEL_ZOOS[OTHER_TASK]
+    assert params.data.positive_class == positive
+    metric = {"classification": "f1", "regression": "r2"}[OTHER_TASK]
+    assert params.evaluate.metric == metric
+    assert metric in params.gates.max_regression and metric in params.monitoring.max_metric_drop
+    assert any(f"task changed from {CURRENT_TASK}" in change for change in changes)
