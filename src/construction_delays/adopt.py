@@ -77,10 +77,8 @@ class AdoptionPlan:
     classes: dict[str, int]
     columns: list[ColumnPlan]
     params_text: str
-    params: Params
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    task_changed: bool = False
 
 
 # --- reading the data -------------------------------------------------------------------------
@@ -405,8 +403,59 @@ def plan_adoption(
     if source.suffix not in (".csv", ".parquet"):
         raise AdoptionError(f"{source}: give a .csv or .parquet file")
     frame = read_table(source)
-    rows = len(frame)
-    columns = [str(c) for c in frame.columns]
+    _check_options(source, [str(c) for c in frame.columns], target, numeric, categorical, drop)
+    target_plan = _plan_target(source, frame[target], task, positive_class)
+    chosen_task, positive = target_plan.task, target_plan.positive_class
+    warnings = [*target_plan.warnings]
+    columns = _plan_columns(frame, target, numeric, categorical, drop, max_categories)
+    used = [c for c in columns if c.role != "excluded"]
+    if not used:
+        reasons = "; ".join(f"{c.name!r}: {c.note}" for c in columns)
+        raise AdoptionError(
+            f"{source}: no usable feature columns ({reasons}); name some with --numeric/--categorical"
+        )
+    warnings.extend(leakage_warnings(frame, target, chosen_task, columns))
+
+    data_path = _placement(root, source)
+    new_text, changes = edit_params_text(
+        params_file.read_text(encoding="utf-8"),
+        data_path=data_path,
+        target=target,
+        task=chosen_task,
+        positive_class=positive,
+        numeric=[c.name for c in used if c.role == "numeric"],
+        categorical=[c.name for c in used if c.role == "categorical"],
+        rows=len(frame),
+        worst_missing_share=max(c.missing_share for c in used),
+    )
+    params = parse_params(yaml.safe_load(new_text), params_file)
+    report = validate_frame(frame, params.data, source)
+    if not report.valid:
+        raise DataValidationError(report)
+    return AdoptionPlan(
+        source=source,
+        data_path=data_path,
+        rows=len(frame),
+        target=target,
+        task=chosen_task,
+        task_reason=target_plan.reason,
+        positive_class=positive,
+        classes=target_plan.classes,
+        columns=columns,
+        params_text=new_text,
+        changes=changes,
+        warnings=warnings,
+    )
+
+
+def _check_options(
+    source: Path,
+    columns: list[str],
+    target: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    drop: Sequence[str],
+) -> None:
     named = {
         "--target": [target],
         "--numeric": numeric,
@@ -424,89 +473,72 @@ def plan_adoption(
         raise AdoptionError(f"{both}: given both as --numeric and as --categorical")
     if target in (*numeric, *categorical, *drop):
         raise AdoptionError(f"{target!r} is the target; it cannot also be a feature or dropped")
-    labels = frame[target]
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    task: str
+    reason: str
+    positive_class: Any = None
+    classes: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _plan_target(
+    source: Path, labels: pd.Series, task: str | None, positive_class: str | None
+) -> TargetPlan:
     if labels.isna().any():
         rows_missing = [int(i) for i in labels.index[labels.isna()][:10]]
         raise AdoptionError(
-            f"{source}: target {target!r} is missing in {int(labels.isna().sum())} row(s) "
+            f"{source}: target {labels.name!r} is missing in {int(labels.isna().sum())} row(s) "
             f"(rows {rows_missing}; row 0 is the first data row): drop or fill them first"
         )
-    chosen_task, task_reason = infer_task(labels, task)
-    positive = None
-    classes: dict[str, int] = {}
-    warnings: list[str] = []
-    if chosen_task == "classification":
-        counts = labels.value_counts()
-        if len(counts) < 2:
-            raise AdoptionError(
-                f"{source}: target {target!r} has a single class {counts.index[0]!r}"
-            )
-        classes = {str(label): int(count) for label, count in counts.items()}
-        positive = choose_positive_class(labels, positive_class)
-        rare = [label for label, count in classes.items() if count < 10]
-        if rare:
-            warnings.append(
-                f"classes {rare} have fewer than 10 rows: cross-validation needs several per fold; "
-                "merge rare classes or collect more rows"
-            )
-    elif positive_class is not None:
-        raise AdoptionError("--positive-class applies to classification only")
+    chosen_task, reason = infer_task(labels, task)
+    if chosen_task == "regression":
+        if positive_class is not None:
+            raise AdoptionError("--positive-class applies to classification only")
+        return TargetPlan(chosen_task, reason)
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise AdoptionError(
+            f"{source}: target {labels.name!r} has a single class {counts.index[0]!r}"
+        )
+    classes = {str(label): int(count) for label, count in counts.items()}
+    rare = [label for label, count in classes.items() if count < 10]
+    warnings = (
+        [
+            f"classes {rare} have fewer than 10 rows: cross-validation needs several per fold; "
+            "merge rare classes or collect more rows"
+        ]
+        if rare
+        else []
+    )
+    positive = choose_positive_class(labels, positive_class)
+    return TargetPlan(chosen_task, reason, positive, classes, warnings)
 
+
+def _plan_columns(
+    frame: pd.DataFrame,
+    target: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    drop: Sequence[str],
+    max_categories: int,
+) -> list[ColumnPlan]:
     forced: dict[str, Role] = {
         **dict.fromkeys(numeric, "numeric"),
         **dict.fromkeys(categorical, "categorical"),
     }
     plans = []
-    for name in columns:
+    for name in frame.columns:
         if name == target:
             continue
         if name in drop:
-            seen = classify_column(frame[name], rows, max_categories, "categorical")
+            seen = classify_column(frame[name], len(frame), max_categories, "categorical")
             plans.append(replace(seen, role="excluded", note="as requested (--drop)"))
-            continue
-        plans.append(classify_column(frame[name], rows, max_categories, forced.get(name)))
-    used = [p for p in plans if p.role != "excluded"]
-    if not used:
-        raise AdoptionError(
-            f"{source}: no usable feature columns (see the reasons above); name some with "
-            "--numeric/--categorical"
-        )
-    warnings.extend(leakage_warnings(frame, target, chosen_task, plans))
-
-    data_path = _placement(root, source)
-    params_text = params_file.read_text(encoding="utf-8")
-    old_task = (yaml.safe_load(params_text).get("data") or {}).get("task", "classification")
-    new_text, changes = edit_params_text(
-        params_text,
-        data_path=data_path,
-        target=target,
-        task=chosen_task,
-        positive_class=positive,
-        numeric=[p.name for p in used if p.role == "numeric"],
-        categorical=[p.name for p in used if p.role == "categorical"],
-        rows=rows,
-        worst_missing_share=max(p.missing_share for p in used),
-    )
-    params = parse_params(yaml.safe_load(new_text), params_file)
-    report = validate_frame(frame, params.data, source)
-    if not report.valid:
-        raise DataValidationError(report)
-    return AdoptionPlan(
-        source=source,
-        data_path=data_path,
-        rows=rows,
-        target=target,
-        task=chosen_task,
-        task_reason=task_reason,
-        positive_class=positive,
-        classes=classes,
-        columns=plans,
-        params_text=new_text,
-        params=params,
-        changes=changes,
-        warnings=warnings,
-        task_changed=chosen_task != old_task,
-    )
+        else:
+            plans.append(classify_column(frame[name], len(frame), max_categories, forced.get(name)))
+    return plans
 
 
 def apply_adoption(plan: AdoptionPlan, root: Path, params_file: Path, old: Params) -> list[str]:

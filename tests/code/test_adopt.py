@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from construction_delays.adopt import (
     edit_params_text,
     infer_task,
     leakage_warnings,
+    plan_adoption,
 )
 from construction_delays.config import parse_params
 from construction_delays.model_zoos import MODEL_ZOOS
@@ -168,3 +170,29 @@ def test_another_task_brings_its_zoo_and_metric_settings() -> None:
     assert params.evaluate.metric == metric
     assert metric in params.gates.max_regression and metric in params.monitoring.max_metric_drop
     assert any(f"task changed from {CURRENT_TASK}" in change for change in changes)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            {"row id": range(1, 41), "y": ["a", "b"] * 20},
+            r"no usable feature columns \('row id': an identifier",
+        ),
+        ({"size": [3, 5, 8, 13] * 10, "y": ["a"] * 40}, "target 'y' has a single class 'a'"),
+        ({"size": [3, 5, 8, 13] * 10, "y": [1.5, 2.5] * 20}, None),  # regression: valid
+    ],
+)
+def test_the_plan_refuses_tables_it_cannot_train_on(
+    tmp_path: Path, table: dict[str, object], message: str | None
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_TEXT)
+    pd.DataFrame(table).to_csv(tmp_path / "mine.csv", index=False)
+    if message is None:
+        plan = plan_adoption(tmp_path, params, tmp_path / "mine.csv", "y", task="regression")
+        assert plan.data_path == "data/mine.csv" and plan.task == "regression"
+        assert params.read_text() == PARAMS_TEXT  # planning writes nothing
+        return
+    with pytest.raises(AdoptionError, match=message):
+        plan_adoption(tmp_path, params, tmp_path / "mine.csv", "y")
