@@ -50,6 +50,25 @@ def _regression_gate(
     )
 
 
+def problem_change(
+    current: tuple[str, str], reference: tuple[str | None, str | None], against: str
+) -> str | None:
+    """Why ``against``'s metrics cannot be compared with the current run's: it predicts another
+    target, or the same one as another task (``(task, target)`` pairs); None when they can.
+
+    A model of another target is not better or worse than this one, so no regression gate
+    compares them; merging the change of target is the decision (the absolute gates still apply).
+    """
+    task, target = current
+    other_task, other_target = reference
+    if other_target is None or (other_task, other_target) == (task, target):
+        return None
+    return (
+        f"{against} predicts {other_target!r} ({other_task}) and this run {target!r} ({task}):"
+        " different problems, so no regression gate compares them"
+    )
+
+
 def model_gates(
     gates: GateParams, test: dict[str, float], references: dict[str, dict[str, float]]
 ) -> list[GateResult]:

@@ -289,10 +289,17 @@ def _champion_reference(
     params: Params, client: Any, champion: Any, test_path: Path
 ) -> tuple[dict[str, dict[str, float]], dict[str, float] | None, list[str]]:
     """The champion re-scored on the same test split as the challenger. If its model cannot score
-    that split (e.g. the features changed), fall back to its logged metrics and say so."""
+    that split (e.g. the features changed), fall back to its logged metrics and say so. A champion
+    trained for another target or task is not compared at all (see :func:`gates.problem_change`)."""
     from mlflow.exceptions import MlflowException
 
+    from construction_delays.gates import problem_change
+
     label = f"champion v{champion.version}"
+    logged = client.get_run(champion.run_id).data.params
+    problem = (params.data.task, params.data.target)
+    if note := problem_change(problem, (logged.get("task"), logged.get("target")), label):
+        return {}, None, [note]
     try:
         scores = score_version(params, client, champion, test_path)
     except (ProjectError, MlflowException, OSError, KeyError, ValueError) as error:

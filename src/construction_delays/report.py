@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from construction_delays.config import LOWER_IS_BETTER, Params
-from construction_delays.gates import GateResult, all_passed, evaluate_gates
+from construction_delays.gates import GateResult, all_passed, evaluate_gates, problem_change
 
 METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
     "reports/metrics.json",
@@ -102,7 +102,14 @@ def metric_rows(current: dict[str, float], base: dict[str, float]) -> list[str]:
     return rows
 
 
-def champion_metrics(params: Params, root: Path) -> tuple[dict[str, float], str] | None:
+@dataclass(frozen=True)
+class Champion:
+    metrics: dict[str, float]
+    label: str  # "v3"
+    problem: tuple[str | None, str | None]  # (task, target) it was trained for
+
+
+def champion_metrics(params: Params, root: Path) -> Champion | None:
     """Test metrics of the registry's `champion`, if the registry has one (else None)."""
     from construction_delays.tracking import LOCAL_DB, tracking_uri
 
@@ -121,18 +128,31 @@ def champion_metrics(params: Params, root: Path) -> tuple[dict[str, float], str]
     metrics = {
         k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
     }
-    return metrics, f"v{version.version}"
+    problem = (run.data.params.get("task"), run.data.params.get("target"))
+    return Champion(metrics, f"v{version.version}", problem)
 
 
 def compute_gates(
-    params: Params, current: Snapshot, base: Snapshot, champion: tuple[dict[str, float], str] | None
-) -> list[GateResult]:
+    params: Params, current: Snapshot, base: Snapshot, champion: Champion | None
+) -> tuple[list[GateResult], list[str]]:
+    """The gates, and notes on the references left out because they predict something else."""
+    problem = (params.data.task, params.data.target)
     references: dict[str, dict[str, float]] = {}
+    notes = []
     if base.metrics.get("test"):
-        references[f"{base.ref}"] = base.metrics["test"]
+        base_data = base.params.get("data") or {}
+        base_problem = (base_data.get("task", "classification"), base_data.get("target"))
+        if note := problem_change(problem, base_problem, f"`{base.ref}`"):
+            notes.append(note)
+        else:
+            references[f"{base.ref}"] = base.metrics["test"]
     if champion is not None:
-        references[f"champion {champion[1]}"] = champion[0]
-    return evaluate_gates(params.gates, current.metrics, current.validation, references)
+        label = f"champion {champion.label}"
+        if note := problem_change(problem, champion.problem, f"the registry's {label}"):
+            notes.append(note)
+        else:
+            references[label] = champion.metrics
+    return evaluate_gates(params.gates, current.metrics, current.validation, references), notes
 
 
 def _gates_section(results: list[GateResult]) -> list[str]:
@@ -352,7 +372,7 @@ def build_report(
             f"{root / METRICS_FILE}: no metrics yet; run the pipeline first (`make repro`)"
         )
     champion = champion_metrics(params, root) if with_champion else None
-    gates = compute_gates(params, current, base, champion)
+    gates, notes = compute_gates(params, current, base, champion)
     branch = subprocess.run(
         ["git", "rev-parse", "--abbrev-ref", "HEAD"],
         cwd=root,
@@ -365,6 +385,7 @@ def build_report(
         "",
         *_gates_section(gates),
         "",
+        *(f"_{note}._\n" for note in notes),
     ]
     if not base.metrics:
         lines += [
@@ -374,12 +395,12 @@ def build_report(
     lines += [*_metrics_section(current, base), ""]
     if champion is not None:
         lines += [
-            f"### Registry champion ({champion[1]})",
+            f"### Registry champion ({champion.label})",
             "",
             "| metric | champion | this branch | change |",
             "|---|---:|---:|---:|",
         ]
-        lines += [*metric_rows(current.metrics.get("test", {}), champion[0]), ""]
+        lines += [*metric_rows(current.metrics.get("test", {}), champion.metrics), ""]
     lines += [
         *_params_section(current, base),
         "",

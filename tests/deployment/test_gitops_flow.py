@@ -317,3 +317,23 @@ def test_deploy_commits_an_overlay_once(project: Project) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "not an image digest" in bad.stdout + bad.stderr
+
+
+def test_a_merged_change_of_target_is_promoted_without_the_old_champion_gate(
+    project: Project, state: dict[str, Any], tmp_path: Path
+) -> None:
+    # Last in this module: it changes what the project predicts.
+    from tests.pipeline.test_adopt_data import wine_export
+
+    champion = aliases(project)[CHAMPION]
+    mlops(project, "data", "adopt", str(wine_export(tmp_path / "wine.csv")), "-t", "cultivar")
+    project.commit("Merge pull request #9 from a/adopt-wine")
+    run_main(project, state)
+
+    result = outcome(project)
+    assert result["promoted"] is True, result["reason"]
+    assert (
+        f"champion v{champion} predicts 'Schedule Adherence' (classification)" in result["reason"]
+    )
+    assert not [gate for gate in result["gates"] if "champion" in gate["gate"]]
+    assert aliases(project)[PREVIOUS] == champion  # `make rollback` still returns to it

@@ -115,3 +115,28 @@ def test_pr_with_shifted_data_shows_how_the_training_data_moved(repo: Project) -
     }
     assert "Weather Delay Days" in moved and "| drift |" in moved["Weather Delay Days"]
     assert "Crew Size" not in moved  # untouched columns do not move
+
+
+def test_pr_that_adopts_a_dataset_with_another_target_is_not_gated_against_main(
+    repo: Project, tmp_path
+) -> None:
+    from tests.pipeline.test_adopt_data import wine_export
+
+    repo.run("git", "checkout", "-q", "-f", "main")
+    repo.run("dvc", "checkout", "-q", "-f")
+    repo.run("git", "checkout", "-q", "-b", "adopt-wine")
+    repo.mlops("data", "adopt", str(wine_export(tmp_path / "wine.csv")), "--target", "cultivar")
+
+    codes = run_pr_job(repo)
+    report = (repo.root / "report.md").read_text()
+    gates = [g["gate"] for g in json.loads(repo.read("reports/gates.json"))["gates"]]
+
+    # main's model predicts Schedule Adherence: its f1 says nothing about a model of cultivars.
+    assert not [gate for gate in gates if "vs main" in gate]
+    assert (
+        "`main` predicts 'Schedule Adherence' (classification) and this run 'cultivar'"
+        " (classification): different problems, so no regression gate compares them" in report
+    )
+    assert codes["gates"] == 0  # the data gates and the validation still ran, and pass
+    assert {"data rows", "data validation"} <= set(gates)
+    assert "| `data.target` | Schedule Adherence | cultivar |" in report
