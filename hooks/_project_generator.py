@@ -764,6 +764,7 @@ def next_steps(answers: Answers, project: Path) -> str:
     return (
         f"\nCreated {project}\n"
         f"  cd {project.name} && make run && make test\n"
+        "Your own table instead of the sample: uv run mlops data adopt <file> --target <column>\n"
         "Then create an empty GitHub repository and push main:\n"
         f"  git remote add origin git@github.com:<owner>/{answers.project_slug}.git && "
         "git push -u origin main\n"
