@@ -361,6 +361,12 @@ def edit_params_text(
             f"models, evaluate.metric ({TASK_METRIC[task]}), gates.max_regression and "
             f"monitoring.max_metric_drop: the {task} defaults (the task changed from {old_task})"
         )
+        registered = (doc.get("mlflow") or {}).get("registered_model")
+        if registered:
+            changes.append(
+                f"mlflow.registered_model stays {registered!r}: rename it if this starts a new "
+                "model line (versions, aliases and deploy overlays follow the name)"
+            )
     out = io.StringIO()
     round_trip.dump(doc, out)
     return _separate_sections(out.getvalue()), changes

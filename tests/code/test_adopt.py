@@ -170,6 +170,7 @@ def test_another_task_brings_its_zoo_and_metric_settings() -> None:
     assert params.evaluate.metric == metric
     assert metric in params.gates.max_regression and metric in params.monitoring.max_metric_drop
     assert any(f"task changed from {CURRENT_TASK}" in change for change in changes)
+    assert any("mlflow.registered_model stays" in change for change in changes)
 
 
 @pytest.mark.parametrize(
