@@ -77,8 +77,10 @@ def data_pull(params_file: ParamsOption = Path("params.yaml")) -> None:
 @data_app.command("adopt")
 @reported
 def data_adopt(
-    source: Annotated[Path, typer.Argument(help="your CSV or Parquet file")],
-    target: Annotated[str, typer.Option("--target", "-t", help="the column to predict")],
+    source: Annotated[Path, typer.Argument(envvar="ADOPT_FILE", help="your CSV or Parquet file")],
+    target: Annotated[
+        str, typer.Option("--target", "-t", envvar="ADOPT_TARGET", help="the column to predict")
+    ],
     task: Annotated[
         Task | None,
         typer.Option(help="default: inferred from the target (text or few whole numbers: classes)"),

@@ -7,6 +7,7 @@ exports have: an identifier, dates, a constant, missing values, names with space
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,16 @@ def test_a_numeric_target_switches_the_project_to_regression(make_project, tmp_p
     frame["sex"] = frame["sex"].map({1.0: "F", 2.0: "M"})
     frame.to_parquet(tmp_path / "diabetes.parquet", index=False)
 
-    project.mlops("data", "adopt", str(tmp_path / "diabetes.parquet"), "-t", "disease progression")
+    # Through make, as the README's table shows it: the values reach `mlops` as environment.
+    project.run(
+        "make",
+        "--no-print-directory",
+        "adopt",
+        "RUN=",
+        f"UV={shutil.which('true')}",
+        f"ADOPT_FILE={tmp_path / 'diabetes.parquet'}",
+        "ADOPT_TARGET=disease progression",
+    )
 
     params = project.params
     assert params["data"]["task"] == "regression" and params["data"]["categorical_features"] == [
