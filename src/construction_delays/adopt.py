@@ -30,7 +30,9 @@ import yaml
 
 from construction_delays.config import Params, parse_params
 from construction_delays.data import read_table
+from construction_delays.datasets import DvcRunner, tracking_output
 from construction_delays.errors import ProjectError
+from construction_delays.files import plain_value
 from construction_delays.model_zoos import MODEL_ZOOS
 
 Role = Literal["numeric", "categorical", "excluded"]
@@ -110,19 +112,14 @@ def choose_positive_class(target: pd.Series, requested: str | None) -> Any:
     if requested is not None:
         for label in counts.index:
             if str(label) == requested:
-                return _plain(label)
+                return plain_value(label)
         raise AdoptionError(
             f"--positive-class {requested!r} is not one of the target's classes "
             f"{[str(label) for label in counts.index]}"
         )
     if len(counts) != 2:
         return None
-    return _plain(counts.index[-1])  # value_counts is descending: the last is the rarer
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, so the YAML reads back as the same label."""
-    return value.item() if hasattr(value, "item") else value
+    return plain_value(counts.index[-1])  # value_counts is descending: the last is the rarer
 
 
 def _looks_like_dates(values: pd.Series) -> bool:
@@ -547,9 +544,11 @@ def _plan_columns(
     return plans
 
 
-def apply_adoption(plan: AdoptionPlan, root: Path, params_file: Path, old: Params) -> list[str]:
-    """Copy the file into data/, drop the generated sample it replaces, write params.yaml.
-    Returns what was done, for the user."""
+def apply_adoption(
+    plan: AdoptionPlan, root: Path, params_file: Path, old: Params, dvc: DvcRunner
+) -> tuple[list[str], str]:
+    """Copy the file into data/, drop the generated sample it replaces, write params.yaml and
+    record the data with ``dvc add``. Returns what was done and the next step, for the user."""
     done = []
     destination = root / plan.data_path
     if not destination.exists():
@@ -564,4 +563,18 @@ def apply_adoption(plan: AdoptionPlan, root: Path, params_file: Path, old: Param
     temporary.write_text(plan.params_text, encoding="utf-8")
     temporary.replace(params_file)
     done.append(f"updated {params_file.name}")
-    return done
+    to_commit = params_file.name
+    tracked = tracking_output(root, Path(plan.data_path))
+    if tracked is None:
+        first_step = (
+            f"version the data with `dvc add {Path(plan.data_path).parent.as_posix()}`, then "
+        )
+    else:
+        dvc_file, output = tracked
+        dvc("add", "--quiet", output.as_posix())
+        done.append(f"recorded {output.as_posix()} in {dvc_file.name}")
+        to_commit += f" and {dvc_file.name}"
+        first_step = ""
+    return done, (
+        f"{first_step}`mlops check`, `mlops run`, then commit {to_commit} (`git diff` shows the change)"
+    )

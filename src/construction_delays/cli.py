@@ -107,7 +107,6 @@ def data_adopt(
     """Use your own table: infer the task and features, write them into params.yaml (comments kept),
     put the file under data/ and `dvc add` it. Validated before anything changes."""
     from construction_delays.adopt import apply_adoption, plan_adoption
-    from construction_delays.datasets import tracking_output
     from construction_delays.reporting import print_adoption
 
     old = load_params(params_file)
@@ -127,21 +126,10 @@ def data_adopt(
     if dry_run:
         console.print("dry run: nothing changed")
         return
-    for line in apply_adoption(plan, Path.cwd(), params_file, old):
+    done, next_step = apply_adoption(plan, Path.cwd(), params_file, old, dvc)
+    for line in done:
         console.print(f"[green]✓[/] {line}")
-    tracked = tracking_output(Path.cwd(), Path(plan.data_path))
-    if tracked is None:
-        folder = Path(plan.data_path).parent.as_posix()
-        console.print(f"next: version the data with `dvc add {folder}`")
-        to_commit = params_file.name
-    else:
-        dvc_file, output = tracked
-        dvc("add", "--quiet", output.as_posix())
-        console.print(f"[green]✓[/] recorded {output.as_posix()} in {dvc_file.name}")
-        to_commit = f"{params_file.name} and {dvc_file.name}"
-    console.print(
-        f"next: `mlops check`, `mlops run`, then commit {to_commit} (`git diff` shows the change)"
-    )
+    console.print(f"next: {next_step}")
 
 
 @data_app.command("push")

@@ -34,6 +34,7 @@ import pandas as pd
 
 from construction_delays.config import Params
 from construction_delays.errors import ProjectError
+from construction_delays.files import plain_value
 
 NUMERIC_SIGNATURE_TYPES = frozenset({"double", "float", "long", "integer"})
 CATEGORICAL_SIGNATURE_TYPES = frozenset({"string"})
@@ -509,17 +510,14 @@ def load_scorer(source: str | None, root: Path, params: Params) -> Scorer:
     predictor = Predictor.build(pipeline, schema)
     metadata.update(
         task="classification" if predictor.classes is not None else "regression",
-        classes=[_plain(c) for c in predictor.classes] if predictor.classes is not None else None,
+        classes=[plain_value(c) for c in predictor.classes]
+        if predictor.classes is not None
+        else None,
         features=schema.to_dict(),
         fast_path=predictor.fast_path,
         fast_path_note=predictor.fast_path_note,
     )
     return Scorer(predictor, metadata)
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars to JSON-friendly Python values."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _load_registered(

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from construction_delays.config import Params
 from construction_delays.evaluation import cv_scorers, cv_sign, resolve_positive_label
+from construction_delays.files import plain_value
 from construction_delays.models import MODEL_STEP, build_pipeline
 
 
@@ -81,7 +82,7 @@ def train_model(
         "model": name,
         "estimator": spec.estimator,
         "best_params": {
-            k.removeprefix(f"{MODEL_STEP}__"): _plain(v) for k, v in best_params.items()
+            k.removeprefix(f"{MODEL_STEP}__"): plain_value(v) for k, v in best_params.items()
         },
         "cv": cv_scores,
         "candidates": len(results),
@@ -117,11 +118,6 @@ def refit(
     finally:
         estimator.set_params(n_jobs=configured)
     return model
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, so summaries serialise to JSON."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def release_cv_workers() -> None:
