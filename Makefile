@@ -65,7 +65,7 @@ promote: setup ## promote @challenger to @champion: gates + not worse than the c
 
 # Values come from the environment or the command line (DEPLOY_ENV=staging MODEL_VERSION=3
 # IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/...; ROLLBACK_TO=3; SMOKE_URL=...;
-# MONITOR_INPUT=... MONITOR_MODEL=...; ADOPT_FILE=... ADOPT_TARGET=...;
+# MONITOR_INPUT=... MONITOR_MODEL=...; ADOPT_FILE=... ADOPT_TARGET=... ADOPT_GROUP=...;
 # PYTHON_IMAGE=... UV_IMAGE=...) and are read by `mlops`, never pasted into the shell.
 image-check: setup ## fail unless the Dockerfile's base images (PYTHON_IMAGE, UV_IMAGE overrides) have real digests
 	$(RUN) mlops image-check
@@ -85,7 +85,7 @@ serve: setup ## REST model server on http://127.0.0.1:8000 (MODEL_URI, default @
 score: setup ## batch-score SCORE_INPUT (.csv/.parquet) into SCORE_OUTPUT with MODEL_URI (default @champion)
 	$(RUN) mlops score
 
-adopt: setup ## use your table: ADOPT_FILE (.csv/.parquet) predicting column ADOPT_TARGET -> params.yaml, data/, data.dvc
+adopt: setup ## use your table: ADOPT_FILE (.csv/.parquet) predicting column ADOPT_TARGET (rows grouped by ADOPT_GROUP) -> params.yaml, data/, data.dvc
 	$(RUN) mlops data adopt
 
 monitor: setup ## drift of MONITOR_INPUT (batch or reports/predictions.jsonl) vs the training data; exit 1 on drift

@@ -35,7 +35,8 @@ from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 from construction_delays.model_zoos import MODEL_ZOOS
 
-Role = Literal["numeric", "categorical", "excluded"]
+Role = Literal["numeric", "categorical", "excluded", "group"]
+FEATURE_ROLES = ("numeric", "categorical")
 
 DATA_DIR = "data"
 MAX_CATEGORIES = 50
@@ -157,6 +158,12 @@ def classify_column(
         return plan("categorical", "as requested")
     if distinct == 1:
         return plan("excluded", f"constant ({values.iloc[0]!r}): nothing to learn from")
+    if IDENTIFIER_NAME.search(name) and distinct < len(values):
+        # Repeated ids name a group (a project, a customer): as a feature a model memorises them.
+        return plan(
+            "excluded",
+            f"an identifier shared by several rows: --group {name!r} keeps each one's rows together",
+        )
     if pd.api.types.is_bool_dtype(values):
         return plan("numeric")
     if pd.api.types.is_numeric_dtype(values):
@@ -196,7 +203,7 @@ def leakage_warnings(
     warnings = []
     labels = frame[target]
     for column in columns:
-        if column.role == "excluded":
+        if column.role not in FEATURE_ROLES:
             continue
         values = frame[column.name]
         known = values.notna() & labels.notna()
@@ -303,6 +310,7 @@ def edit_params_text(
     categorical: Sequence[str],
     rows: int,
     worst_missing_share: float,
+    group: str | None = None,
 ) -> tuple[str, list[str]]:
     """params.yaml ``text`` pointed at the new data; returns the new text and what changed."""
     round_trip = _yaml()
@@ -319,6 +327,14 @@ def edit_params_text(
         _set(data, "positive_class", _scalar(positive_class), after="task")
     data["numeric_features"] = _sequence(numeric)
     data["categorical_features"] = _sequence(categorical)
+    if group is not None:
+        _set(data, "group", _scalar(group), after="categorical_features")
+        changes.append(
+            f"data.group: {group!r} (each group whole in train or test, and in one CV fold)"
+        )
+    elif data.get("group") is not None:
+        data["group"] = None
+        changes.append("data.group: null (the old group column is not in this file's plan)")
     if data.get("sample") is not None:
         data["sample"] = None
         data.yaml_add_eol_comment(
@@ -399,6 +415,7 @@ def plan_adoption(
     categorical: Sequence[str] = (),
     drop: Sequence[str] = (),
     max_categories: int = MAX_CATEGORIES,
+    group: str | None = None,
 ) -> AdoptionPlan:
     """Everything `mlops data adopt` would do, validated; changes nothing."""
     from construction_delays.validation import DataValidationError, validate_frame
@@ -406,12 +423,14 @@ def plan_adoption(
     if source.suffix not in (".csv", ".parquet"):
         raise AdoptionError(f"{source}: give a .csv or .parquet file")
     frame = read_table(source)
-    _check_options(source, [str(c) for c in frame.columns], target, numeric, categorical, drop)
+    _check_options(
+        source, [str(c) for c in frame.columns], target, numeric, categorical, drop, group
+    )
     target_plan = _plan_target(source, frame[target], task, positive_class)
     chosen_task, positive = target_plan.task, target_plan.positive_class
     warnings = [*target_plan.warnings]
-    columns = _plan_columns(frame, target, numeric, categorical, drop, max_categories)
-    used = [c for c in columns if c.role != "excluded"]
+    columns = _plan_columns(frame, target, numeric, categorical, drop, max_categories, group)
+    used = [c for c in columns if c.role in FEATURE_ROLES]
     if not used:
         reasons = "; ".join(f"{c.name!r}: {c.note}" for c in columns)
         raise AdoptionError(
@@ -430,6 +449,7 @@ def plan_adoption(
         categorical=[c.name for c in used if c.role == "categorical"],
         rows=len(frame),
         worst_missing_share=max(c.missing_share for c in used),
+        group=group,
     )
     params = parse_params(yaml.safe_load(new_text), params_file)
     report = validate_frame(frame, params.data, source)
@@ -458,12 +478,14 @@ def _check_options(
     numeric: Sequence[str],
     categorical: Sequence[str],
     drop: Sequence[str],
+    group: str | None = None,
 ) -> None:
     named = {
         "--target": [target],
         "--numeric": numeric,
         "--categorical": categorical,
         "--drop": drop,
+        "--group": [group] if group is not None else [],
     }
     for option, names in named.items():
         for name in names:
@@ -476,6 +498,8 @@ def _check_options(
         raise AdoptionError(f"{both}: given both as --numeric and as --categorical")
     if target in (*numeric, *categorical, *drop):
         raise AdoptionError(f"{target!r} is the target; it cannot also be a feature or dropped")
+    if group == target:
+        raise AdoptionError(f"{target!r} is the target; --group names the column that groups rows")
 
 
 @dataclass(frozen=True)
@@ -527,6 +551,7 @@ def _plan_columns(
     categorical: Sequence[str],
     drop: Sequence[str],
     max_categories: int,
+    group: str | None = None,
 ) -> list[ColumnPlan]:
     forced: dict[str, Role] = {
         **dict.fromkeys(numeric, "numeric"),
@@ -539,6 +564,10 @@ def _plan_columns(
         if name in drop:
             seen = classify_column(frame[name], len(frame), max_categories, "categorical")
             plans.append(replace(seen, role="excluded", note="as requested (--drop)"))
+        elif name == group and name not in forced:
+            seen = classify_column(frame[name], len(frame), max_categories, "categorical")
+            note = "--group: each group whole in train or test, and in one CV fold"
+            plans.append(replace(seen, role="group", note=note))
         else:
             plans.append(classify_column(frame[name], len(frame), max_categories, forced.get(name)))
     return plans

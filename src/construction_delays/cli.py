@@ -101,6 +101,14 @@ def data_adopt(
     max_categories: Annotated[
         int, typer.Option(min=2, help="text columns with more distinct values are left out")
     ] = 50,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ADOPT_GROUP",
+            help="column tying rows together (e.g. a project id): each group whole in train or"
+            " test and in one CV fold",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="show what would change; change nothing")] = False,
     params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
@@ -121,6 +129,7 @@ def data_adopt(
         categorical=categorical,
         drop=drop,
         max_categories=max_categories,
+        group=group,
     )
     print_adoption(plan)
     if dry_run:

@@ -53,6 +53,9 @@ class DataParams(_Section):
     positive_class: str | int | float | bool | None = None
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
+    # Rows that share this column's value (e.g. a project id) are not independent: they stay on
+    # one side of the train/test split and in one CV fold, so the test scores are for unseen groups.
+    group: str | None = None
     min_rows: int = Field(20, gt=1)
     sample: SampleParams | None = None
 
@@ -76,6 +79,10 @@ class DataParams(_Section):
             raise ValueError(f"columns listed twice among the features: {duplicates}")
         if self.target in features:
             raise ValueError(f"target {self.target!r} is also listed as a feature")
+        if self.group is not None and self.group == self.target:
+            raise ValueError(
+                f"group {self.group!r} is the target; name the column that groups rows"
+            )
         if self.task == "regression" and self.positive_class is not None:
             raise ValueError("positive_class only applies to classification; remove it")
         return self
@@ -83,6 +90,13 @@ class DataParams(_Section):
     @property
     def feature_columns(self) -> list[str]:
         return [*self.numeric_features, *self.categorical_features]
+
+    @property
+    def stored_columns(self) -> list[str]:
+        """The columns the pipeline reads: features, the target, and the group when it is not a
+        feature (the split files keep it for the CV folds)."""
+        group = [self.group] if self.group and self.group not in self.feature_columns else []
+        return [*self.feature_columns, self.target, *group]
 
 
 class SplitParams(_Section):

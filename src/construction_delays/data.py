@@ -57,8 +57,11 @@ def select_columns(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame,
 def split_frame(
     frame: pd.DataFrame, data: DataParams, split: SplitParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split; stratified on the target for classification when asked."""
-    if data.task == "classification" and split.stratify:
+    """Seeded train/test split; stratified on the target for classification when asked, or by
+    whole groups when ``data.group`` is set."""
+    if data.group is not None:
+        test = _group_test_rows(frame, data.group, split.test_size, seed)
+    elif data.task == "classification" and split.stratify:
         test = frame.groupby(data.target, group_keys=False, sort=True).sample(
             frac=split.test_size, random_state=seed
         )
@@ -71,3 +74,33 @@ def split_frame(
         )
     # Shuffle the training rows too, so no ordering of the source file leaks into CV folds.
     return train.sample(frac=1.0, random_state=seed), test.sort_index()
+
+
+def _group_test_rows(frame: pd.DataFrame, group: str, test_size: float, seed: int) -> pd.DataFrame:
+    """Whole groups, drawn in a seeded order until their rows come closest to ``test_size``.
+
+    Stratifying by class is not possible when groups must stay whole; with many groups the class
+    shares of both sides still come close (the CV folds are stratified as far as groups allow).
+    """
+    sizes = frame[group].value_counts(sort=False)
+    if len(sizes) < 2:
+        raise DataError(f"data.group {group!r} has {len(sizes)} group(s); a split needs at least 2")
+    order = sizes.sample(frac=1.0, random_state=seed)
+    wanted = test_size * len(frame)
+    taken = order.cumsum()
+    # The first count of groups whose rows reach the wanted test size, or the one before if closer.
+    count = int((taken < wanted).sum()) + 1
+    if count > 1 and wanted - taken.iloc[count - 2] < taken.iloc[count - 1] - wanted:
+        count -= 1
+    count = min(count, len(order) - 1)  # keep at least one group for training
+    return frame[frame[group].isin(order.index[:count])]
+
+
+def split_columns(frame: pd.DataFrame, data: DataParams) -> pd.DataFrame:
+    """What a split file holds: the typed features, the target and, when it is not a feature,
+    the group column (the train stage builds group-aware CV folds from it)."""
+    features, target = select_columns(frame, data)
+    stored = features.assign(**{data.target: target})
+    if data.group is not None and data.group not in features.columns:
+        stored[data.group] = frame[data.group]
+    return stored

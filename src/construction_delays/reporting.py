@@ -63,7 +63,7 @@ def print_adoption(plan: AdoptionPlan) -> None:
         ("note", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    styles = {"numeric": "green", "categorical": "cyan", "excluded": "dim"}
+    styles = {"numeric": "green", "categorical": "cyan", "excluded": "dim", "group": "magenta"}
     for column in plan.columns:
         table.add_row(
             escape(column.name),

@@ -12,7 +12,7 @@ from typing import Any
 
 from construction_delays.config import Params
 from construction_delays.console import console
-from construction_delays.data import read_table, select_columns, split_frame
+from construction_delays.data import read_table, split_columns, split_frame
 from construction_delays.files import read_json, write_json
 from construction_delays.validation import DataValidationError, validate_frame
 
@@ -42,18 +42,37 @@ def split(params: Params, data_path: Path, out_dir: Path) -> None:
     train, test = split_frame(frame, params.data, params.split, params.base.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in ((TRAIN_FILE, train), (TEST_FILE, test)):
-        features, target = select_columns(part, params.data)
-        features.assign(**{params.data.target: target}).to_parquet(out_dir / name, index=False)
+        split_columns(part, params.data).to_parquet(out_dir / name, index=False)
+    group = params.data.group
+    groups = (
+        f" ({train[group].nunique()} and {test[group].nunique()} whole groups of {group!r})"
+        if group is not None
+        else ""
+    )
     console.print(
-        f"[green]✓[/] split {len(frame)} rows: {len(train)} train, {len(test)} test -> {out_dir}"
+        f"[green]✓[/] split {len(frame)} rows: {len(train)} train, {len(test)} test{groups}"
+        f" -> {out_dir}"
     )
 
 
 def load_split(params: Params, path: Path) -> tuple[Any, Any]:
+    """(features, target) of a split file; a group column that is not a feature is left out."""
+    frame, data = read_split(path), params.data
+    extra = [c for c in frame.columns if c not in data.feature_columns]
+    return frame.drop(columns=extra), frame[data.target]
+
+
+def load_groups(params: Params, path: Path) -> Any:
+    """The ``data.group`` column of a split file, or None when the project has no groups."""
+    if params.data.group is None:
+        return None
+    return read_split(path)[params.data.group]
+
+
+def read_split(path: Path) -> Any:
     import pandas as pd
 
-    frame = pd.read_parquet(path)
-    return frame.drop(columns=[params.data.target]), frame[params.data.target]
+    return pd.read_parquet(path)
 
 
 def train(params: Params, model_name: str, train_path: Path, out_dir: Path) -> None:
@@ -72,6 +91,7 @@ def train(params: Params, model_name: str, train_path: Path, out_dir: Path) -> N
     from construction_delays.training import train_model
 
     features, target = load_split(params, train_path)
+    groups = load_groups(params, train_path)
     spec = params.models[model_name]
     grid_size = 1
     for values in spec.grid.values():
@@ -80,7 +100,7 @@ def train(params: Params, model_name: str, train_path: Path, out_dir: Path) -> N
         f"[bold]{model_name}[/] ({spec.estimator}): {grid_size} candidate(s) x {params.cv.folds} folds"
         f" = {grid_size * params.cv.folds} fits on {len(features)} rows"
     )
-    result = train_model(model_name, params, features, target, verbose=2)
+    result = train_model(model_name, params, features, target, verbose=2, groups=groups)
     save_model(result.model, out_dir / MODEL_FILE)
     write_json(out_dir / SUMMARY_FILE, result.summary)
     columns = [

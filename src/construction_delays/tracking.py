@@ -165,7 +165,7 @@ def log_pipeline_run(
     best = metrics["best_model"]
     train = pd.read_parquet(split_dir / "train.parquet")
     test = pd.read_parquet(split_dir / "test.parquet")
-    features = train.drop(columns=[params.data.target])
+    features = train[params.data.feature_columns]  # not the target, nor a group column
     model = load_model(models_dir / best / "model.skops")
     tags = {
         **git_info(root),

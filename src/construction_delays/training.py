@@ -10,7 +10,13 @@ import pandas as pd
 from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.ensemble._forest import BaseForest
-from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
 from sklearn.pipeline import Pipeline
 
 from construction_delays.config import Params
@@ -26,19 +32,31 @@ class TrainingResult:
     cv_results: pd.DataFrame
 
 
-def make_cv(params: Params) -> KFold | StratifiedKFold:
+def make_cv(params: Params) -> KFold | StratifiedKFold | GroupKFold | StratifiedGroupKFold:
+    """The CV splitter: stratified for classification; group-aware when ``data.group`` is set
+    (the rows of one group are never split between a fold's training and validation parts)."""
     seed = params.base.seed if params.cv.shuffle else None
-    splitter = StratifiedKFold if params.data.task == "classification" else KFold
+    classification = params.data.task == "classification"
+    if params.data.group is not None:
+        splitter: type = StratifiedGroupKFold if classification else GroupKFold
+    else:
+        splitter = StratifiedKFold if classification else KFold
     return splitter(n_splits=params.cv.folds, shuffle=params.cv.shuffle, random_state=seed)
 
 
 def train_model(
-    name: str, params: Params, features: pd.DataFrame, target: pd.Series, verbose: int = 0
+    name: str,
+    params: Params,
+    features: pd.DataFrame,
+    target: pd.Series,
+    verbose: int = 0,
+    groups: pd.Series | None = None,
 ) -> TrainingResult:
     """Tune model ``name`` with GridSearchCV over the configured folds; refit on all training rows.
 
     Every metric of the task is cross-validated; the configured selection metric picks the
-    best parameters. Returned CV scores are in natural units (errors positive).
+    best parameters. Returned CV scores are in natural units (errors positive). ``groups`` (the
+    ``data.group`` column of the training rows) keeps each group within one CV fold.
     """
     spec = params.models[name]
     pipeline, grid = build_pipeline(name, spec, params.data)
@@ -50,6 +68,14 @@ def train_model(
         if smallest_class < params.cv.folds:
             raise ValueError(
                 f"the rarest class has {smallest_class} training rows, fewer than cv.folds={params.cv.folds}"
+            )
+    if params.data.group is not None:
+        if groups is None:
+            raise ValueError(f"data.group {params.data.group!r} is set but no groups were given")
+        if groups.nunique() < params.cv.folds:
+            raise ValueError(
+                f"data.group {params.data.group!r} has {groups.nunique()} groups in the training"
+                f" split, fewer than cv.folds={params.cv.folds}"
             )
     # refit=False: the best candidate is refitted below, where a forest can use every core.
     search = GridSearchCV(
@@ -64,7 +90,7 @@ def train_model(
     )
     started = time.perf_counter()
     with parallel_config(backend=params.cv.backend):
-        search.fit(features, target)
+        search.fit(features, target, groups=groups)
     results = pd.DataFrame(search.cv_results_)
     # GridSearchCV's own rule for refit=<metric>: the first candidate ranked 1.
     best = int(results[f"rank_test_{params.evaluate.metric}"].argmin())

@@ -93,6 +93,19 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
                 lambda s: s.notna().any(), element_wise=False, error="all values are missing"
             ),
         )
+    if data.group is not None:
+        # Declared as a feature too: keep its type, but a row without a group cannot be placed.
+        declared = columns.get(data.group)
+        columns[data.group] = pa.Column(
+            declared.dtype if declared is not None else None,
+            coerce=declared is not None and declared.coerce,
+            nullable=False,
+            checks=pa.Check(
+                lambda s: s.nunique() >= 2,
+                element_wise=False,
+                error="data.group needs at least two distinct values (groups) to split by",
+            ),
+        )
     if data.task == "classification":
         target_checks = [
             pa.Check(
@@ -175,7 +188,7 @@ def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> Validat
         build_schema(data).validate(frame, lazy=True)
     except SchemaErrors as errors:
         problems = _problems_from(errors)
-    present = [c for c in [*data.feature_columns, data.target] if c in frame.columns]
+    present = [c for c in data.stored_columns if c in frame.columns]
     distribution: dict[str, float] = {}
     if data.task == "classification" and data.target in frame.columns:
         shares = frame[data.target].astype(str).value_counts(normalize=True).sort_index()

@@ -197,3 +197,42 @@ def test_the_plan_refuses_tables_it_cannot_train_on(
         return
     with pytest.raises(AdoptionError, match=message):
         plan_adoption(tmp_path, params, tmp_path / "mine.csv", "y")
+
+
+def test_a_repeated_identifier_is_offered_as_the_group_and_group_writes_data_group(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    rows = 120
+    table = pd.DataFrame(
+        {
+            "project_id": [f"P{i % 24:02d}" for i in range(rows)],
+            "crew": rng.integers(2, 20, rows),
+            "late": rng.choice(["yes", "no"], rows),
+        }
+    )
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_TEXT)
+
+    suggested = plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late")
+    [column] = [c for c in suggested.columns if c.name == "project_id"]
+    assert column.role == "excluded" and "--group 'project_id'" in column.note
+    assert yaml.safe_load(suggested.params_text)["data"].get("group") is None
+
+    grouped = plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", group="project_id")
+    [column] = [c for c in grouped.columns if c.name == "project_id"]
+    assert column.role == "group"
+    data = parse_params(yaml.safe_load(grouped.params_text)).data
+    assert data.group == "project_id" and "project_id" not in data.feature_columns
+    assert any("data.group: 'project_id'" in change for change in grouped.changes)
+
+    # Re-adopting another file without --group clears the old group rather than keep a stale one.
+    params.write_text(grouped.params_text)
+    ungrouped = plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", drop=["project_id"])
+    assert yaml.safe_load(ungrouped.params_text)["data"].get("group") is None
+
+    with pytest.raises(AdoptionError, match="--group 'projectid' is not a column"):
+        plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", group="projectid")
+    with pytest.raises(AdoptionError, match="--group names the column that groups rows"):
+        plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", group="late")

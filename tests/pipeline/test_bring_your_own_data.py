@@ -140,3 +140,39 @@ def test_regression_target_from_parquet(make_project) -> None:
     assert checks["predicted value"]["kind"] == "numeric"
     assert checks["disease progression"]["group"] == "target"
     assert {m["metric"] for m in report["metrics"]} == {"mae", "rmse", "r2"}
+
+
+def test_rows_of_one_project_stay_together_and_the_model_never_needs_the_group(
+    make_project,
+) -> None:
+    from construction_delays.sample_data import generate
+
+    params = reference_params()
+    frame = generate(rows=params["data"]["sample"]["rows"], seed=5)
+    frame["Project ID"] = [f"PRJ-{i % 60:02d}" for i in range(len(frame))]
+    params["data"] |= {"group": "Project ID", "sample": None}
+    project = make_project(params, frame, name="grouped")
+    project.mlops("check")
+    run = project.mlops("run")
+
+    train = pd.read_parquet(project.root / "outputs/split/train.parquet")
+    test = pd.read_parquet(project.root / "outputs/split/test.parquet")
+    assert not set(train["Project ID"]) & set(test["Project ID"])
+    assert "whole groups of 'Project ID'" in run.stderr + run.stdout
+    metrics = json.loads(project.read("reports/metrics.json"))
+    assert metrics["test_rows"] == len(test)
+
+    # The registered model takes the features only: new activities need no project id.
+    name = params["mlflow"]["registered_model"]
+    new = frame.drop(columns=["Project ID", params["data"]["target"]]).head(25)
+    new.to_csv(project.root / "new.csv", index=False)
+    project.mlops(
+        "score",
+        "--input",
+        "new.csv",
+        "--output",
+        "scored.csv",
+        "--model",
+        f"models:/{name}@challenger",
+    )
+    assert len(pd.read_csv(project.root / "scored.csv")) == 25
