@@ -6,6 +6,7 @@ Gates are data in params.yaml, so loosening one shows up in the pull request's d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,22 +51,46 @@ def _regression_gate(
     )
 
 
-def problem_change(
-    current: tuple[str, str], reference: tuple[str | None, str | None], against: str
-) -> str | None:
-    """Why ``against``'s metrics cannot be compared with the current run's: it predicts another
-    target, or the same one as another task (``(task, target)`` pairs); None when they can.
+@dataclass(frozen=True)
+class ScoredProblem:
+    """What a model's test scores are about: the target, the task, and whether the test rows
+    belong to groups training never saw (``data.group``) or were drawn row by row."""
 
-    A model of another target is not better or worse than this one, so no regression gate
-    compares them; merging the change of target is the decision (the absolute gates still apply).
+    task: str | None
+    target: str | None
+    group: str | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> ScoredProblem:
+        """From a ``data:`` section of params.yaml, or from a run's logged MLflow params (which
+        carry ``group`` only when one was set)."""
+        return cls(data.get("task", "classification"), data.get("target"), data.get("group"))
+
+
+def _split_kind(group: str | None) -> str:
+    return f"on whole groups of {group!r}" if group else "on rows drawn at random"
+
+
+def problem_change(current: ScoredProblem, reference: ScoredProblem, against: str) -> str | None:
+    """Why ``against``'s metrics cannot be compared with the current run's; None when they can.
+
+    A model of another target (or the same target as another task) is not better or worse than
+    this one; nor are scores on unseen groups comparable with scores on random rows, which credit a
+    model for recognising groups it trained on. No regression gate compares such runs; merging the
+    change is the decision (the absolute gates still apply).
     """
-    task, target = current
-    other_task, other_target = reference
-    if other_target is None or (other_task, other_target) == (task, target):
+    if reference.target is None or reference == current:
         return None
+    if (reference.task, reference.target) != (current.task, current.target):
+        return (
+            f"{against} predicts {reference.target!r} ({reference.task}) and this run"
+            f" {current.target!r} ({current.task}): different problems, so no regression gate"
+            " compares them"
+        )
     return (
-        f"{against} predicts {other_target!r} ({other_task}) and this run {target!r} ({task}):"
-        " different problems, so no regression gate compares them"
+        f"{against} was tested {_split_kind(reference.group)} and this run"
+        f" {_split_kind(current.group)} (data.group): the scores measure different things, so no"
+        " regression gate compares them"
     )
 
 

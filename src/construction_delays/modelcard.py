@@ -47,6 +47,7 @@ class CardInputs:
     gates: list[GateResult]
     verdict: str
     notes: list[str] = field(default_factory=list)
+    group: str | None = None  # data.group: the test split holds groups training never saw
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
@@ -104,7 +105,12 @@ def _metrics_section(inputs: CardInputs) -> list[str]:
     lines = [
         "## Metrics",
         "",
-        f"Re-scored at promotion on the held-out test split ({inputs.test_rows} rows).",
+        f"Re-scored at promotion on the held-out test split ({inputs.test_rows} rows"
+        + (
+            f"; whole groups of `{inputs.group}` that training never saw)."
+            if inputs.group
+            else ")."
+        ),
         "",
         *_table(("metric", "value"), [(k, f"{v:.4f}") for k, v in inputs.metrics.items()]),
     ]

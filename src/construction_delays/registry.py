@@ -290,15 +290,16 @@ def _champion_reference(
 ) -> tuple[dict[str, dict[str, float]], dict[str, float] | None, list[str]]:
     """The champion re-scored on the same test split as the challenger. If its model cannot score
     that split (e.g. the features changed), fall back to its logged metrics and say so. A champion
-    trained for another target or task is not compared at all (see :func:`gates.problem_change`)."""
+    trained for another target or task, or tested on another kind of split, is not compared at all
+    (see :func:`gates.problem_change`)."""
     from mlflow.exceptions import MlflowException
 
-    from construction_delays.gates import problem_change
+    from construction_delays.gates import ScoredProblem, problem_change
 
     label = f"champion v{champion.version}"
     logged = client.get_run(champion.run_id).data.params
-    problem = (params.data.task, params.data.target)
-    if note := problem_change(problem, (logged.get("task"), logged.get("target")), label):
+    current = ScoredProblem.of(params.data.model_dump())
+    if note := problem_change(current, ScoredProblem.of(logged), label):
         return {}, None, [note]
     try:
         scores = score_version(params, client, champion, test_path)
@@ -323,6 +324,7 @@ def _write_card(
             task=params.data.task,
             target=params.data.target,
             positive_class=params.data.positive_class,
+            group=params.data.group,
             **card,
         )
     )

@@ -18,7 +18,13 @@ from typing import Any
 import yaml
 
 from construction_delays.config import LOWER_IS_BETTER, Params
-from construction_delays.gates import GateResult, all_passed, evaluate_gates, problem_change
+from construction_delays.gates import (
+    GateResult,
+    ScoredProblem,
+    all_passed,
+    evaluate_gates,
+    problem_change,
+)
 
 METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
     "reports/metrics.json",
@@ -106,7 +112,7 @@ def metric_rows(current: dict[str, float], base: dict[str, float]) -> list[str]:
 class Champion:
     metrics: dict[str, float]
     label: str  # "v3"
-    problem: tuple[str | None, str | None]  # (task, target) it was trained for
+    problem: ScoredProblem  # what its logged test scores are about
 
 
 def champion_metrics(params: Params, root: Path) -> Champion | None:
@@ -128,20 +134,18 @@ def champion_metrics(params: Params, root: Path) -> Champion | None:
     metrics = {
         k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
     }
-    problem = (run.data.params.get("task"), run.data.params.get("target"))
-    return Champion(metrics, f"v{version.version}", problem)
+    return Champion(metrics, f"v{version.version}", ScoredProblem.of(run.data.params))
 
 
 def compute_gates(
     params: Params, current: Snapshot, base: Snapshot, champion: Champion | None
 ) -> tuple[list[GateResult], list[str]]:
     """The gates, and notes on the references left out because they predict something else."""
-    problem = (params.data.task, params.data.target)
+    problem = ScoredProblem.of(params.data.model_dump())
     references: dict[str, dict[str, float]] = {}
     notes = []
     if base.metrics.get("test"):
-        base_data = base.params.get("data") or {}
-        base_problem = (base_data.get("task", "classification"), base_data.get("target"))
+        base_problem = ScoredProblem.of(base.params.get("data") or {})
         if note := problem_change(problem, base_problem, f"`{base.ref}`"):
             notes.append(note)
         else:

@@ -130,6 +130,8 @@ def flat_params(params: Params) -> dict[str, Any]:
         "selection_metric": params.evaluate.metric,
         "seed": params.base.seed,
         "models": ",".join(params.enabled_models),
+        # Only when set: a run without it was tested on random rows (gates.ScoredProblem).
+        **({"group": data.group} if data.group else {}),
     }
 
 

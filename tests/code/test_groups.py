@@ -12,6 +12,7 @@ import pytest
 
 from construction_delays.config import ConfigError, Params, parse_params
 from construction_delays.data import DataError, split_columns, split_frame
+from construction_delays.gates import ScoredProblem
 from construction_delays.sample_data import generate
 from construction_delays.stages import load_groups, load_split
 from construction_delays.training import make_cv, train_model
@@ -174,3 +175,71 @@ def _saved(frame: pd.DataFrame, directory: Path) -> Path:
     path = directory / "data.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+def test_scores_on_unseen_groups_are_not_gated_against_scores_on_random_rows() -> None:
+    from construction_delays.report import Champion, Snapshot, compute_gates
+
+    grouped = grouped_params()
+    metric = grouped.evaluate.metric
+    tolerance = grouped.gates.max_regression[metric]
+    honest = {metric: 0.40, "roc_auc": 0.60}
+    inflated = {metric: 0.90, "roc_auc": 0.95}
+    current = Snapshot(None, metrics={"test": honest}, validation={"rows": 5000})
+    ungrouped_data = {**grouped.data.model_dump(mode="json"), "group": None}
+    main = Snapshot("main", metrics={"test": inflated}, params={"data": ungrouped_data})
+    champion = Champion(inflated, "v3", ScoredProblem.of({**ungrouped_data}))
+
+    results, notes = compute_gates(grouped, current, main, champion)
+
+    assert not [r for r in results if " vs " in r.gate]
+    assert len(notes) == 2
+    assert (
+        "`main` was tested on rows drawn at random and this run on whole groups of 'Project ID'"
+        in notes[0]
+    )
+    assert notes[1].startswith("the registry's champion v3 was tested on rows drawn at random")
+
+    # The same kind of split on both sides is compared as before, and the drop fails the gate.
+    same = Snapshot("main", metrics={"test": inflated}, params={"data": grouped.data.model_dump()})
+    results, notes = compute_gates(grouped, current, same, None)
+    [versus_main] = [r for r in results if r.gate == f"{metric} vs main"]
+    assert not notes and not versus_main.passed and tolerance < 0.5
+
+
+def test_a_run_logs_its_group_only_when_it_has_one() -> None:
+    from construction_delays.tracking import flat_params
+
+    assert flat_params(grouped_params())["group"] == GROUP
+    assert "group" not in flat_params(grouped_params(group=None))
+    assert ScoredProblem.of(flat_params(grouped_params(group=None))) == ScoredProblem(
+        "classification", grouped_params().data.target, None
+    )
+
+
+@pytest.mark.parametrize("group", [GROUP, None])
+def test_the_model_card_says_whether_the_test_groups_were_unseen(group: str | None) -> None:
+    from construction_delays.modelcard import CardInputs, build_model_card
+
+    card = build_model_card(
+        CardInputs(
+            name="model",
+            version="2",
+            run_id="r",
+            estimator="tree",
+            task="classification",
+            target="late",
+            positive_class="yes",
+            lineage={},
+            validation={},
+            metrics={"f1": 0.5},
+            per_class={},
+            test_rows=120,
+            gates=[],
+            verdict="promoted to champion",
+            group=group,
+        )
+    )
+    unseen = "(120 rows; whole groups of `Project ID` that training never saw)."
+    assert (unseen in card) == (group is not None)
+    assert ("(120 rows)." in card) == (group is None)
