@@ -1,14 +1,15 @@
 """Reading the dataset and the train/test split.
 
-Split files are Parquet so dtypes survive the hand-off between stages. The split uses pandas'
-grouped sampling (exact per-class proportions) rather than importing scikit-learn, which keeps
-the ``split`` stage's start-up cheap.
+Split files are Parquet so dtypes survive the hand-off between stages. The split ranks rows by a
+seeded hash of their values (exact per-class proportions, stable as rows are added) with pandas
+alone, rather than importing scikit-learn, which keeps the ``split`` stage's start-up cheap.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from construction_delays.config import DataParams, SplitParams
@@ -57,16 +58,28 @@ def select_columns(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame,
 def split_frame(
     frame: pd.DataFrame, data: DataParams, split: SplitParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split; stratified on the target for classification when asked, or by
-    whole groups when ``data.group`` is set."""
+    """Seeded train/test split, stable as the data grows; stratified on the target for
+    classification when asked, or by whole groups when ``data.group`` is set.
+
+    A row's side depends on its own values (or its group) and the seed, not on its position or
+    on the other rows (see :func:`row_draws`). So when new rows arrive, the old rows stay where
+    they were: the test split of the next model holds no rows the current champion trained on,
+    apart from a few at the class boundary, and promotion can re-score both on it fairly.
+    """
     if data.group is not None:
         test = _group_test_rows(frame, data.group, split.test_size, seed)
-    elif data.task == "classification" and split.stratify:
-        test = frame.groupby(data.target, group_keys=False, sort=True).sample(
-            frac=split.test_size, random_state=seed
-        )
     else:
-        test = frame.sample(frac=split.test_size, random_state=seed)
+        draws = pd.Series(row_draws(frame, seed), index=frame.index)
+        if data.task == "classification" and split.stratify:
+            # The same count per class as a stratified sample: round(test_size x class rows).
+            picked = [
+                rows.sort_values(kind="stable").index[: round(len(rows) * split.test_size)]
+                for _, rows in draws.groupby(frame[data.target], sort=True)
+            ]
+            test = frame.loc[[i for index in picked for i in index]]
+        else:
+            count = round(len(frame) * split.test_size)
+            test = frame.loc[draws.sort_values(kind="stable").index[:count]]
     train = frame.drop(index=test.index)
     if train.empty or test.empty:
         raise DataError(
@@ -76,8 +89,34 @@ def split_frame(
     return train.sample(frac=1.0, random_state=seed), test.sort_index()
 
 
+def row_draws(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """A draw in [0, 1) per row from a hash of the row's values, salted with ``seed``.
+
+    Numbers are hashed as float64 and everything else as text, so a column that pandas reads as
+    integers today and as floats tomorrow (a missing value arrived) hashes the same.
+    """
+    normalised = pd.DataFrame(
+        {
+            name: column.astype("float64")
+            if pd.api.types.is_numeric_dtype(column)
+            else column.astype(object).map(str, na_action="ignore")
+            for name, column in frame.items()
+        },
+        index=frame.index,
+    )
+    hashes = pd.util.hash_pandas_object(normalised, index=False).to_numpy(np.uint64)
+    return _salted_unit(hashes, seed)
+
+
+def _salted_unit(hashes: np.ndarray, seed: int) -> np.ndarray:
+    salt = np.uint64((seed * 0x9E3779B97F4A7C15 + 1) % 2**64)
+    mixed = pd.util.hash_array(hashes ^ salt)  # re-mixed, so the seed changes every draw
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
 def _group_test_rows(frame: pd.DataFrame, group: str, test_size: float, seed: int) -> pd.DataFrame:
-    """Whole groups, drawn in a seeded order until their rows come closest to ``test_size``.
+    """Whole groups, in the order of a seeded hash of their values, until their rows come
+    closest to ``test_size`` (stable as the data grows, like the row-wise split).
 
     Stratifying by class is not possible when groups must stay whole; with many groups the class
     shares of both sides still come close (the CV folds are stratified as far as groups allow).
@@ -85,7 +124,9 @@ def _group_test_rows(frame: pd.DataFrame, group: str, test_size: float, seed: in
     sizes = frame[group].value_counts(sort=False)
     if len(sizes) < 2:
         raise DataError(f"data.group {group!r} has {len(sizes)} group(s); a split needs at least 2")
-    order = sizes.sample(frac=1.0, random_state=seed)
+    labels = sizes.index.to_series().astype(object).map(str).to_numpy(object)
+    draws = _salted_unit(pd.util.hash_array(labels), seed)
+    order = sizes.iloc[np.argsort(draws, kind="stable")]
     wanted = test_size * len(frame)
     taken = order.cumsum()
     # The first count of groups whose rows reach the wanted test size, or the one before if closer.
