@@ -61,8 +61,9 @@ def split_frame(
     """Seeded train/test split, stable as the data grows; stratified on the target for
     classification when asked, or by whole groups when ``data.group`` is set.
 
-    A row's side depends on its own values (or its group) and the seed, not on its position or
-    on the other rows (see :func:`row_draws`). So when new rows arrive, the old rows stay where
+    A row's side depends on its own values (every column of the file, so editing the feature
+    lists moves no row) or its group, and the seed; not on its position or on the other rows
+    (see :func:`row_draws`). So when new rows arrive, the old rows stay where
     they were: the test split of the next model holds no rows the current champion trained on,
     apart from a few at the class boundary, and promotion can re-score both on it fairly.
     """
@@ -142,6 +143,5 @@ def split_columns(frame: pd.DataFrame, data: DataParams) -> pd.DataFrame:
     the group column (the train stage builds group-aware CV folds from it)."""
     features, target = select_columns(frame, data)
     stored = features.assign(**{data.target: target})
-    if data.group is not None and data.group not in features.columns:
-        stored[data.group] = frame[data.group]
-    return stored
+    extra = [c for c in data.stored_columns if c not in stored.columns]
+    return stored.assign(**{c: frame[c] for c in extra})
