@@ -682,18 +682,17 @@ def fit_window(lines: Sequence[tuple[float, str]]) -> tuple[float, float] | None
     return (start, ends[-1]) if ends else None
 
 
-def grid_search_detail(model_dir: Path) -> dict[str, float]:
-    """Grid-search wall time and summed CV fit+score seconds from a train stage's outputs."""
-    import pandas as pd
-
+def grid_search_detail(model_dir: Path, timings_file: Path) -> dict[str, float]:
+    """Grid-search wall time and summed CV fit+score seconds from a train stage's outputs and the
+    times it wrote beside them (``--timings``)."""
     summary = json.loads((model_dir / "summary.json").read_text())
-    results = pd.read_csv(model_dir / "cv_results.csv")
+    timings = json.loads(timings_file.read_text())
     folds = int(summary["folds"])
-    cv_compute = float((results["mean_fit_time"] + results["mean_score_time"]).sum() * folds)
+    per_candidate = [c["mean_fit_time"] + c["mean_score_time"] for c in timings["candidates"]]
     return {
-        "grid_search_s": float(summary["fit_seconds"]),
-        "cv_compute_s": cv_compute,
-        "fits": len(results) * folds,
+        "grid_search_s": float(timings["fit_seconds"]),
+        "cv_compute_s": float(sum(per_candidate) * folds),
+        "fits": len(per_candidate) * folds,
     }
 
 
@@ -767,9 +766,11 @@ def stage_row(name: str, run: Measurement, in_run: dict[str, Any], n_jobs: int) 
         "exit_s": run.wall_s - last,
         "foreign_cpu_share": round(foreign_share(run), 3),
     }
-    model_dir = STAGES_COPY / "outputs" / "models" / name.removeprefix("train@")
-    if name.startswith("train@") and (model_dir / "summary.json").is_file():
-        detail = grid_search_detail(model_dir)
+    model = name.removeprefix("train@")
+    model_dir = STAGES_COPY / "outputs" / "models" / model
+    timings_file = STAGES_COPY / "outputs" / "timings" / f"{model}.json"
+    if name.startswith("train@") and timings_file.is_file():
+        detail = grid_search_detail(model_dir, timings_file)
         compute = detail["cv_compute_s"] / parallel_workers(int(detail["fits"]), n_jobs)
         row["grid_search_s"] = detail["grid_search_s"]
         row["fit_compute_s"] = compute

@@ -18,6 +18,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, action="append", required=True)
     parser.add_argument("--figures", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--timings", type=Path, help="the train stages' --timings directory")
     args = parser.parse_args()
     info = log_pipeline_run(
         load_params(args.params),
@@ -28,6 +29,7 @@ def main() -> None:
         reports=args.report,
         figures_dir=args.figures,
         run_info_path=args.out,
+        timings_dir=args.timings,
     )
     print(f"MLflow run {info['run_id']} logged to {info['tracking_uri']}")
 

@@ -15,8 +15,11 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="key under `models:` in params.yaml")
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--timings", type=Path, help="where to write how long it took (not a stage output)"
+    )
     args = parser.parse_args()
-    stages.train(load_params(args.params), args.model, args.train, args.out)
+    stages.train(load_params(args.params), args.model, args.train, args.out, args.timings)
 
 
 if __name__ == "__main__":

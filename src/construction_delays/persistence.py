@@ -3,18 +3,27 @@
 Loading trusts only *classes* defined by the numerical stack the project depends on (see
 ``TRUSTED_MODULE_ROOTS``); anything else in a file (a function, a type from another package) is
 refused with the list of offending types, so a tampered model file cannot execute code.
+
+Saving is reproducible: the same model gives the same bytes (see :func:`canonical_skops`), so a
+train stage that reruns on unchanged inputs reproduces the hash dvc.lock records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
+import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from construction_delays.errors import ProjectError
 
 TRUSTED_MODULE_ROOTS = ("sklearn", "numpy", "scipy")
+SCHEMA_ENTRY = "schema.json"
+# The earliest time a zip entry can carry; any fixed stamp would do.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class UntrustedModelError(ProjectError, ValueError):
@@ -52,11 +61,95 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops file with everything that varies between equal models taken out.
+
+    skops names each array's zip entry after the array's memory address (``id()``; a random UUID
+    for raw bytes) and stamps every entry with the current time, so two saves of one model differ.
+    Its schema also records every object's ``id()`` (``__id__``, so shared references load as one
+    object), and structured arrays carry uninitialised padding. Here the entries keep their order
+    but are renamed by position (``0.npy``, ``1.npy``, ...), identities are numbered in order of
+    appearance, ``schema.json`` refers to both, padding is zeroed and every stamp is
+    :data:`ZIP_EPOCH`. What loads is unchanged; only the bytes become a function of the model.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = source.infolist()
+        renamed = {
+            entry.filename: f"{index}{Path(entry.filename).suffix}"
+            for index, entry in enumerate(e for e in entries if e.filename != SCHEMA_ENTRY)
+        }
+        schema = _SchemaRenumbering(renamed).apply(json.loads(source.read(SCHEMA_ENTRY)))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as target:
+            for entry in entries:
+                if entry.filename == SCHEMA_ENTRY:
+                    # Compact: json's C encoder (skops' indent=2 runs the slow Python one).
+                    content = json.dumps(schema, separators=(",", ":")).encode("utf-8")
+                else:
+                    content = _zeroed_padding(source.read(entry))
+                stamped = zipfile.ZipInfo(renamed.get(entry.filename, entry.filename), ZIP_EPOCH)
+                stamped.compress_type = entry.compress_type
+                stamped.create_system = 3  # Unix, not the saving platform's default
+                stamped.external_attr = 0o644 << 16
+                target.writestr(stamped, content)
+    return buffer.getvalue()
+
+
+def _zeroed_padding(content: bytes) -> bytes:
+    """An ``.npy`` entry of a structured array with its padding bytes zeroed.
+
+    A structured dtype may be wider than its fields (a tree's nodes: 57 bytes of fields in 64), and
+    the gaps hold whatever memory held before, so equal trees can differ in those bytes.
+    """
+    import numpy as np
+    from numpy.lib import format as npy
+
+    if not content.startswith(b"\x93NUMPY") or b"'descr': [" not in content[:512]:
+        return content  # not a structured array: every byte is data
+    stream = io.BytesIO(content)
+    version = npy.read_magic(stream)
+    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    _, _, dtype = read_header(stream)
+    padding = np.ones(dtype.itemsize, dtype=bool)
+    for field_dtype, offset, *_ in (dtype.fields or {}).values():
+        padding[offset : offset + field_dtype.itemsize] = False
+    if not padding.any():
+        return content
+    start = stream.tell()  # records follow the header, each dtype.itemsize bytes, in any order
+    records = np.frombuffer(content, dtype=np.uint8, offset=start).reshape(-1, dtype.itemsize)
+    records = records.copy()
+    records[:, padding] = 0
+    return content[:start] + records.tobytes()
+
+
+class _SchemaRenumbering:
+    """Maps skops' per-process identities in a parsed schema to ones that depend only on the model."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files  # old entry name -> new entry name
+        self.ids: dict[int, int] = {}  # id() at save time -> order of first appearance
+
+    def apply(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.apply(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        return {key: self._value(key, value) for key, value in node.items()}
+
+    def _value(self, key: str, value: Any) -> Any:
+        if key == "file" and isinstance(value, str):
+            return self.files.get(value, value)
+        if key == "__id__" and isinstance(value, int):
+            # Equal ids stay equal: they mark one object referenced from several places.
+            return self.ids.setdefault(value, len(self.ids))
+        return self.apply(value)
+
+
 def save_model(model: Any, path: Path) -> Path:
     import skops.io as sio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = sio.dumps(model)
+    data = canonical_skops(sio.dumps(model))
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)  # atomic: a crash never leaves a half-written model behind
@@ -75,6 +168,10 @@ def load_model(path: Path) -> Any:
         return saved[1]
     trusted = trusted_types_for(sio.get_untrusted_types(data=data), str(path))
     return sio.loads(data, trusted=trusted)
+
+
+def file_sha256(path: Path) -> str:
+    return _digest(path.read_bytes())
 
 
 def model_trusted_types(model: Any) -> list[str]:

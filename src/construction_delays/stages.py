@@ -13,7 +13,7 @@ from typing import Any
 from construction_delays.config import Params
 from construction_delays.console import console
 from construction_delays.data import read_table, split_columns, split_frame
-from construction_delays.files import read_json, write_json
+from construction_delays.files import plain_value, read_json, write_json
 from construction_delays.validation import DataValidationError, validate_frame
 
 TRAIN_FILE, TEST_FILE = "train.parquet", "test.parquet"
@@ -75,8 +75,19 @@ def read_split(path: Path) -> Any:
     return pd.read_parquet(path)
 
 
-def train(params: Params, model_name: str, train_path: Path, out_dir: Path) -> None:
-    """Tune one model of the zoo; a disabled model leaves a marker so DVC's foreach stays uniform."""
+def train(
+    params: Params,
+    model_name: str,
+    train_path: Path,
+    out_dir: Path,
+    timings_path: Path | None = None,
+) -> None:
+    """Tune one model of the zoo; a disabled model leaves a marker so DVC's foreach stays uniform.
+
+    ``out_dir`` gets only what the inputs determine (the model file is byte-reproducible), so a
+    rerun on unchanged inputs reproduces the hash dvc.lock records and DVC skips what follows.
+    How long it took goes to ``timings_path``, outside the stage's outputs (`log_run` logs it).
+    """
     if model_name not in params.models:
         raise KeyError(f"params.yaml: models.{model_name}: no such model")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,8 +98,9 @@ def train(params: Params, model_name: str, train_path: Path, out_dir: Path) -> N
         console.print(f"[dim]- {model_name}: disabled in params.yaml, skipped[/]")
         return
 
-    from construction_delays.persistence import save_model
-    from construction_delays.training import train_model
+    from construction_delays.models import MODEL_STEP
+    from construction_delays.persistence import file_sha256, save_model
+    from construction_delays.training import TIMING_COLUMNS, train_model
 
     features, target = load_split(params, train_path)
     groups = load_groups(params, train_path)
@@ -101,16 +113,40 @@ def train(params: Params, model_name: str, train_path: Path, out_dir: Path) -> N
         f" = {grid_size * params.cv.folds} fits on {len(features)} rows"
     )
     result = train_model(model_name, params, features, target, verbose=2, groups=groups)
-    save_model(result.model, out_dir / MODEL_FILE)
+    model_path = save_model(result.model, out_dir / MODEL_FILE)
     write_json(out_dir / SUMMARY_FILE, result.summary)
+    cv_results = result.cv_results
     columns = [
-        c for c in result.cv_results.columns if c.startswith(("param_", "mean_", "std_", "rank_"))
+        c
+        for c in cv_results.columns
+        if c.startswith(("param_", "mean_", "std_", "rank_")) and c not in TIMING_COLUMNS
     ]
-    result.cv_results[columns].to_csv(out_dir / CV_RESULTS_FILE, index=False)
+    cv_results[columns].to_csv(out_dir / CV_RESULTS_FILE, index=False)
+    if timings_path is not None:
+        write_json(
+            timings_path,
+            {
+                "model": model_name,
+                # Which model these times belong to: a run-cache restore brings back the model
+                # files of an earlier run, not this file.
+                "model_sha256": file_sha256(model_path),
+                "fit_seconds": result.fit_seconds,
+                "candidates": [
+                    {
+                        "params": {
+                            k.removeprefix(f"{MODEL_STEP}__"): plain_value(v)
+                            for k, v in row["params"].items()
+                        }
+                    }
+                    | {c: round(float(row[c]), 4) for c in TIMING_COLUMNS}
+                    for _, row in cv_results.iterrows()
+                ],
+            },
+        )
     metric = params.evaluate.metric
     console.print(
         f"[green]✓[/] {model_name}: CV {metric} {result.summary['cv'][metric]['mean']:.4f}"
-        f" ± {result.summary['cv'][metric]['std']:.4f} in {result.summary['fit_seconds']:.1f}s,"
+        f" ± {result.summary['cv'][metric]['std']:.4f} in {result.fit_seconds:.1f}s,"
         f" best params {result.summary['best_params']}"
     )
 

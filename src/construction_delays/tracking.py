@@ -135,6 +135,26 @@ def flat_params(params: Params) -> dict[str, Any]:
     }
 
 
+def matching_timings(timings_dir: Path | None, model_dir: Path) -> dict[str, Any] | None:
+    """The times the train stage recorded for the model in ``model_dir``; None when there are none
+    or they belong to another model file (outputs restored from DVC's run-cache or a remote)."""
+    from construction_delays.files import read_json
+    from construction_delays.persistence import file_sha256
+
+    path = None if timings_dir is None else timings_dir / f"{model_dir.name}.json"
+    if path is None or not path.is_file() or not (model_dir / "model.skops").is_file():
+        return None
+    try:
+        timings = read_json(path)
+    except ValueError:
+        return None
+    if not isinstance(timings, dict) or "fit_seconds" not in timings:
+        return None
+    return (
+        timings if timings.get("model_sha256") == file_sha256(model_dir / "model.skops") else None
+    )
+
+
 def log_pipeline_run(
     params: Params,
     root: Path,
@@ -145,10 +165,12 @@ def log_pipeline_run(
     reports: list[Path],
     figures_dir: Path,
     run_info_path: Path,
+    timings_dir: Path | None = None,
 ) -> dict[str, str]:
     """Log the whole pipeline as one MLflow run (one nested run per model) and the best model.
 
-    Writes ``run_info_path`` (run id, model URI; no credentials) for ``mlops register``.
+    Writes ``run_info_path`` (run id, model URI; no credentials) for ``mlops register``. A model's
+    fit time comes from ``timings_dir`` (see stages.train) when it was written for that model file.
     """
     import logging
     import warnings
@@ -212,6 +234,10 @@ def log_pipeline_run(
                     {f"test_{k}": v for k, v in metrics["models"][name]["test"].items()}
                 )
                 mlflow.log_artifact(str(models_dir / name / "cv_results.csv"))
+                timings = matching_timings(timings_dir, models_dir / name)
+                if timings is not None:
+                    mlflow.log_metric("fit_seconds", timings["fit_seconds"])
+                    mlflow.log_dict(timings, "timings.json")
         example = features.dropna().head(5)
         logged = log_model(
             model, features, input_example=features.head(5) if example.empty else example

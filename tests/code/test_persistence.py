@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import collections
+import copy
+import io
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +16,11 @@ import pytest
 import skops.io as sio
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from construction_delays.models import build_pipeline
 from construction_delays.persistence import (
+    ZIP_EPOCH,
     UntrustedModelError,
     load_model,
     model_trusted_types,
@@ -53,6 +58,33 @@ def test_a_model_saved_by_this_process_loads_without_decoding_while_unchanged(
     sio.dump({"counts": collections.Counter("ab")}, path)  # the file changed since: decode it
     with pytest.raises(UntrustedModelError, match=r"collections\.Counter"):
         load_model(path)
+
+
+def test_one_model_always_saves_to_the_same_bytes(
+    tmp_path: Path, fitted: tuple[Pipeline, Any]
+) -> None:
+    """What DVC hashes must depend on the model only: a rerun on unchanged inputs then reproduces
+    dvc.lock. skops alone names entries after memory addresses and stamps them with the time."""
+    pipeline, features = fitted
+    twin = copy.deepcopy(pipeline)  # equal model, other objects at other addresses
+    assert sio.dumps(pipeline) != sio.dumps(twin)
+
+    first = save_model(pipeline, tmp_path / "first.skops").read_bytes()
+    second = save_model(twin, tmp_path / "second.skops").read_bytes()
+
+    assert first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as saved:
+        assert {entry.date_time for entry in saved.infolist()} == {ZIP_EPOCH}
+    loaded = load_model(decoded_copy(tmp_path / "second.skops"))
+    np.testing.assert_allclose(loaded.predict_proba(features), pipeline.predict_proba(features))
+
+
+def test_an_object_referenced_twice_loads_as_one_object(tmp_path: Path) -> None:
+    scaler = StandardScaler().fit(np.arange(6.0).reshape(3, 2))
+    path = save_model([scaler, scaler], tmp_path / "shared.skops")
+    first, second = load_model(decoded_copy(path))
+    assert first is second
+    np.testing.assert_array_equal(first.mean_, scaler.mean_)
 
 
 def test_roundtrip_predictions_are_equal(tmp_path: Path, fitted: tuple[Pipeline, Any]) -> None:

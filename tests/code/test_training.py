@@ -112,3 +112,45 @@ def test_released_cv_workers_exit_and_a_later_search_starts_new_ones() -> None:
     assert worker_pids().isdisjoint(workers)
     release_cv_workers()
     release_cv_workers()  # idempotent
+
+
+def test_train_stage_outputs_are_a_function_of_the_inputs(
+    tmp_path, training_rows: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """Twice the same stage: the same files byte for byte (what DVC hashes), while how long it
+    took goes beside them and counts only for the model file it was written with."""
+    from construction_delays import stages
+    from construction_delays.tracking import matching_timings
+
+    params = small_params("decision_tree", n_jobs=1)
+    features, target = training_rows
+    train_path = tmp_path / "train.parquet"
+    features.assign(**{params.data.target: target}).to_parquet(train_path, index=False)
+
+    runs = []
+    for run in ("first", "second"):
+        out_dir, timings_dir = tmp_path / run / "decision_tree", tmp_path / run / "timings"
+        stages.train(
+            params, "decision_tree", train_path, out_dir, timings_dir / "decision_tree.json"
+        )
+        runs.append((out_dir, timings_dir))
+    (first, first_timings), (second, second_timings) = runs
+
+    assert sorted(p.name for p in first.iterdir()) == [
+        "cv_results.csv",
+        "model.skops",
+        "summary.json",
+    ]
+    for name in ("cv_results.csv", "model.skops", "summary.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert "time" not in (first / "cv_results.csv").read_text().splitlines()[0]
+
+    timings = matching_timings(first_timings, first)
+    assert timings is not None and timings["fit_seconds"] > 0
+    assert len(timings["candidates"]) == 6  # 3 depths x 2 leaf sizes
+    assert {"max_depth", "min_samples_leaf"} == set(timings["candidates"][0]["params"])
+    assert matching_timings(second_timings, first) is not None  # same model bytes, same times apply
+
+    (first / "model.skops").write_bytes(b"another model")  # e.g. restored from the run-cache
+    assert matching_timings(first_timings, first) is None
+    assert matching_timings(None, second) is None

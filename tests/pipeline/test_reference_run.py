@@ -48,6 +48,12 @@ def test_run_writes_metrics_plots_and_registers_challenger(trained_project: Proj
         "construction_activities-training",
         "construction_activities-test",
     }
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert {child.data.tags["model"] for child in children} == set(metrics["models"])
+    for child in children:  # the train stages' times, kept out of the DVC outputs
+        assert child.data.metrics["fit_seconds"] > 0, child.data.tags["model"]
 
 
 def test_registered_model_loads_and_predicts(trained_project: Project) -> None:
