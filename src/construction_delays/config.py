@@ -154,6 +154,9 @@ class GateParams(_Section):
     metrics: dict[str, float] = Field(default_factory=dict)
     max_regression: Tolerances = Field(default_factory=dict)
     data: DataGateParams = DataGateParams()
+    # The commit's dvc.lock and reports/ must be what its code, params and data produce: main's
+    # committed metrics are what the next pull request is compared with (see lockcheck).
+    committed_results: bool = True
 
 
 class ReportParams(_Section):

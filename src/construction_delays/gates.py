@@ -151,5 +151,16 @@ def evaluate_gates(
     return results
 
 
+def committed_results_gate(stale: list[str]) -> GateResult:
+    """``stale``: what :func:`lockcheck.stale_results` found ([] when the results are current)."""
+    shown = "; ".join(stale[:3]) + (f"; and {len(stale) - 3} more" if len(stale) > 3 else "")
+    return GateResult(
+        "committed results",
+        "dvc.lock and reports/ match the commit",
+        f"stale: {shown}" if stale else "current",
+        not stale,
+    )
+
+
 def all_passed(results: list[GateResult]) -> bool:
     return all(result.passed for result in results)

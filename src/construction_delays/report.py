@@ -22,9 +22,11 @@ from construction_delays.gates import (
     GateResult,
     ScoredProblem,
     all_passed,
+    committed_results_gate,
     evaluate_gates,
     problem_change,
 )
+from construction_delays.lockcheck import stale_results
 
 METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
     "reports/metrics.json",
@@ -138,9 +140,16 @@ def champion_metrics(params: Params, root: Path) -> Champion | None:
 
 
 def compute_gates(
-    params: Params, current: Snapshot, base: Snapshot, champion: Champion | None
+    params: Params,
+    current: Snapshot,
+    base: Snapshot,
+    champion: Champion | None,
+    stale: list[str] | None = None,
 ) -> tuple[list[GateResult], list[str]]:
-    """The gates, and notes on the references left out because they predict something else."""
+    """The gates, and notes on the references left out because they predict something else.
+
+    ``stale``: what of the commit's results is out of date (None: not checked).
+    """
     problem = ScoredProblem.of(params.data.model_dump())
     references: dict[str, dict[str, float]] = {}
     notes = []
@@ -156,7 +165,16 @@ def compute_gates(
             notes.append(note)
         else:
             references[label] = champion.metrics
-    return evaluate_gates(params.gates, current.metrics, current.validation, references), notes
+    results = evaluate_gates(params.gates, current.metrics, current.validation, references)
+    if stale is not None:
+        results.append(committed_results_gate(stale))
+        if stale:
+            notes.append(
+                "This commit's `dvc.lock` and `reports/` are not what its code, params and data"
+                " produce: run `make repro` and commit them (after the merge, main's committed"
+                " metrics are what the next pull request is compared with)"
+            )
+    return results, notes
 
 
 def _gates_section(results: list[GateResult]) -> list[str]:
@@ -376,7 +394,8 @@ def build_report(
             f"{root / METRICS_FILE}: no metrics yet; run the pipeline first (`make repro`)"
         )
     champion = champion_metrics(params, root) if with_champion else None
-    gates, notes = compute_gates(params, current, base, champion)
+    stale = stale_results(root) if params.gates.committed_results else None
+    gates, notes = compute_gates(params, current, base, champion, stale)
     branch = subprocess.run(
         ["git", "rev-parse", "--abbrev-ref", "HEAD"],
         cwd=root,

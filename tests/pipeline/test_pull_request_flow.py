@@ -27,6 +27,13 @@ def test_pr_job_is_the_commands_this_test_runs() -> None:
     assert pr_make_targets() == ["data", "repro", "report", "gates"]
 
 
+def push_with_results(project: Project, message: str) -> None:
+    """What a developer does before pushing: run the pipeline, commit the change with the
+    dvc.lock and reports/ it produced."""
+    project.make("repro")
+    project.commit(message)
+
+
 def run_pr_job(project: Project) -> dict[str, int]:
     """Run the PR job's `make` steps in order, as the workflow does; exit codes by target."""
     codes = {}
@@ -51,6 +58,7 @@ def test_pr_that_changes_params_reports_deltas_and_passes(repo: Project) -> None
     params = repo.params
     params["models"]["logistic_regression"]["grid"]["C"] = [0.5, 2.0]
     repo.write_params(params)
+    push_with_results(repo, "PR: tune logistic regression")
 
     codes = run_pr_job(repo)
     report = (repo.root / "report.md").read_text()
@@ -67,8 +75,35 @@ def test_pr_that_changes_params_reports_deltas_and_passes(repo: Project) -> None
     gates = json.loads(repo.read("reports/gates.json"))
     assert gates["passed"] is True
     assert "✅ **All quality gates passed**" in report
+    assert "| committed results |" in report
     assert codes["gates"] == 0
-    repo.commit("PR: tune logistic regression")
+
+
+def test_pr_pushed_without_its_results_fails_until_they_are_committed(repo: Project) -> None:
+    """Merged without them, main's committed metrics would stay the old model's: the baseline the
+    next pull request is compared with."""
+    repo.run("git", "checkout", "-q", "-f", "main")
+    repo.run("dvc", "checkout", "-q", "-f")
+    repo.run("git", "checkout", "-q", "-b", "params-only")
+    params = repo.params
+    params["models"]["decision_tree"]["grid"]["max_depth"] = [2, 5]
+    repo.write_params(params)
+    repo.commit("PR: shallower trees (params.yaml only)")
+
+    codes = run_pr_job(repo)
+    gate_output = repo.make("gates", check=False)
+
+    assert codes["gates"] != 0
+    assert (
+        "✗ committed results: stale: param models.decision_tree.grid.max_depth changed"
+        " (train@decision_tree)" in gate_output.stderr
+    )
+    assert "run `make repro` and commit them" in (repo.root / "report.md").read_text()
+
+    repo.commit(
+        "PR: the results of shallower trees"
+    )  # what CI's run just wrote, as `make repro` would
+    assert repo.make("gates", check=False).returncode == 0
 
 
 def test_pr_that_degrades_the_model_fails_the_gate(repo: Project) -> None:
@@ -126,6 +161,7 @@ def test_pr_that_adopts_a_dataset_with_another_target_is_not_gated_against_main(
     repo.run("dvc", "checkout", "-q", "-f")
     repo.run("git", "checkout", "-q", "-b", "adopt-wine")
     repo.mlops("data", "adopt", str(wine_export(tmp_path / "wine.csv")), "--target", "cultivar")
+    push_with_results(repo, "PR: adopt the wine data")
 
     codes = run_pr_job(repo)
     report = (repo.root / "report.md").read_text()

@@ -1,0 +1,129 @@
+"""Are the results in a commit what its code, params and data produce?
+
+The pull-request report compares a branch with main's *committed* `reports/metrics.json`, and
+`dvc pull` fetches what main's `dvc.lock` names. Both go wrong quietly when a change is merged
+without the `dvc.lock` and `reports/` its pipeline run wrote: the next pull request is measured
+against stale numbers. This check compares the committed `dvc.lock` with the one a fresh run of the
+same commit just wrote, on the stages' *inputs* only (commands, params, and the dependencies no
+stage produces: code and data), so it gives the same answer on any machine; and it checks that the
+outputs kept in git (`reports/*.json`) are the ones the committed `dvc.lock` records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOCK_FILE = "dvc.lock"
+
+
+def git_bytes(root: Path, ref: str, path: str) -> bytes | None:
+    result = subprocess.run(
+        ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def _stages(lock_text: bytes | str) -> dict[str, dict[str, Any]]:
+    lock = yaml.safe_load(lock_text) or {}
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    return stages if isinstance(stages, dict) else {}
+
+
+def _entries(stage: Mapping[str, Any], kind: str) -> dict[str, str | None]:
+    return {e["path"]: e.get("md5") for e in stage.get(kind) or [] if isinstance(e, dict)}
+
+
+def _produced(path: str, outputs: Iterable[str]) -> bool:
+    """True when a stage writes ``path``, something inside it, or the folder it is in."""
+    return any(
+        path == out or path.startswith(f"{out}/") or out.startswith(f"{path}/") for out in outputs
+    )
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat |= _flat(value, f"{prefix}.{key}" if prefix else str(key))
+    return flat
+
+
+def _input_changes(
+    committed: Mapping[str, Any], current: Mapping[str, Any], outputs: set[str]
+) -> list[str]:
+    changes = []
+    if committed.get("cmd") != current.get("cmd"):
+        changes.append("the command")
+    before, after = (
+        {
+            f"{file}:{key}" if file != "params.yaml" else key: value
+            for file, values in (stage.get("params") or {}).items()
+            for key, value in _flat(values).items()
+        }
+        for stage in (committed, current)
+    )
+    changes += [
+        f"param {key}"
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]
+    deps_before, deps_after = _entries(committed, "deps"), _entries(current, "deps")
+    changes += [
+        path
+        for path in sorted(deps_before.keys() | deps_after.keys())
+        if not _produced(path, outputs) and deps_before.get(path) != deps_after.get(path)
+    ]
+    return changes
+
+
+def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
+    """What in ``ref``'s committed results does not match its code, params and data; [] if current.
+
+    Call it after the pipeline ran on ``ref``'s files: the working-tree `dvc.lock` is then what
+    they produce. Each entry names an input that changed and the stages that use it, a stage that
+    was added or removed, or a git-kept output that is not the file the committed `dvc.lock`
+    records.
+    """
+    committed_text = git_bytes(root, ref, LOCK_FILE)
+    if committed_text is None:
+        return [f"{LOCK_FILE} is not committed"]
+    current_file = root / LOCK_FILE
+    if not current_file.is_file():
+        return [f"no {LOCK_FILE} in the working tree: run the pipeline first (`make repro`)"]
+    committed, current = _stages(committed_text), _stages(current_file.read_bytes())
+    outputs = {path for stage in current.values() for path in _entries(stage, "outs")}
+    stale = [
+        f"{name}: not in the committed {LOCK_FILE}" for name in current if name not in committed
+    ]
+    stale += [f"{name}: no longer in the pipeline" for name in committed if name not in current]
+    stages_by_change: dict[str, list[str]] = {}
+    for name, stage in current.items():
+        for change in _input_changes(committed.get(name, stage), stage, outputs):
+            stages_by_change.setdefault(change, []).append(name)
+    for change, names in stages_by_change.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        stale.append(f"{change} changed ({shown})")
+    in_git = set(
+        subprocess.run(
+            ["git", "ls-tree", "-r", "--name-only", ref],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.splitlines()
+    )
+    for stage in committed.values():
+        for path, md5 in _entries(stage, "outs").items():
+            if path not in in_git:  # in DVC's cache, not git (or a folder: its files are checked
+                continue  # through the stages' inputs)
+            content = git_bytes(root, ref, path) or b""
+            if hashlib.md5(content).hexdigest() != md5:  # DVC's own file hash
+                stale.append(f"{path}: not the file the committed {LOCK_FILE} records")
+    return stale
