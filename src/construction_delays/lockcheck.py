@@ -121,8 +121,8 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
     )
     for stage in committed.values():
         for path, md5 in _entries(stage, "outs").items():
-            if path not in in_git:  # in DVC's cache, not git (or a folder: its files are checked
-                continue  # through the stages' inputs)
+            if path not in in_git:  # kept by DVC's cache, or a folder (not a file in git)
+                continue
             content = git_bytes(root, ref, path) or b""
             if hashlib.md5(content).hexdigest() != md5:  # DVC's own file hash
                 stale.append(f"{path}: not the file the committed {LOCK_FILE} records")

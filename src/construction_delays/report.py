@@ -26,7 +26,7 @@ from construction_delays.gates import (
     evaluate_gates,
     problem_change,
 )
-from construction_delays.lockcheck import stale_results
+from construction_delays.lockcheck import git_bytes, stale_results
 
 METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
     "reports/metrics.json",
@@ -56,10 +56,8 @@ class Snapshot:
 
 
 def git_show(root: Path, ref: str, path: str) -> str | None:
-    result = subprocess.run(
-        ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.stdout if result.returncode == 0 else None
+    content = git_bytes(root, ref, path)
+    return None if content is None else content.decode("utf-8")
 
 
 def load_snapshot(root: Path, ref: str | None) -> Snapshot:
