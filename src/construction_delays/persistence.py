@@ -78,7 +78,7 @@ def canonical_skops(data: bytes) -> bytes:
             entry.filename: f"{index}{Path(entry.filename).suffix}"
             for index, entry in enumerate(e for e in entries if e.filename != SCHEMA_ENTRY)
         }
-        schema = _SchemaRenumbering(renamed).apply(json.loads(source.read(SCHEMA_ENTRY)))
+        schema = _renumbered_schema(source.read(SCHEMA_ENTRY), renamed)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as target:
             for entry in entries:
@@ -122,27 +122,20 @@ def _zeroed_padding(content: bytes) -> bytes:
     return content[:start] + records.tobytes()
 
 
-class _SchemaRenumbering:
-    """Maps skops' per-process identities in a parsed schema to ones that depend only on the model."""
+def _renumbered_schema(schema: bytes, files: dict[str, str]) -> Any:
+    """A skops ``schema.json`` parsed with its per-process identities replaced by ones that depend
+    only on the model: entry names through ``files``, each ``__id__`` by order of appearance."""
+    ids: dict[int, int] = {}
 
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files  # old entry name -> new entry name
-        self.ids: dict[int, int] = {}  # id() at save time -> order of first appearance
-
-    def apply(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [self.apply(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        return {key: self._value(key, value) for key, value in node.items()}
-
-    def _value(self, key: str, value: Any) -> Any:
-        if key == "file" and isinstance(value, str):
-            return self.files.get(value, value)
-        if key == "__id__" and isinstance(value, int):
+    def renumber(node: dict[str, Any]) -> dict[str, Any]:  # every object, innermost first
+        if isinstance(file := node.get("file"), str):
+            node["file"] = files.get(file, file)
+        if isinstance(saved_id := node.get("__id__"), int):
             # Equal ids stay equal: they mark one object referenced from several places.
-            return self.ids.setdefault(value, len(self.ids))
-        return self.apply(value)
+            node["__id__"] = ids.setdefault(saved_id, len(ids))
+        return node
+
+    return json.loads(schema, object_hook=renumber)
 
 
 def save_model(model: Any, path: Path) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from construction_delays.config import Params
 from construction_delays.console import console
 from construction_delays.data import read_table, split_columns, split_frame
-from construction_delays.files import plain_value, read_json, write_json
+from construction_delays.files import read_json, write_json
 from construction_delays.validation import DataValidationError, validate_frame
 
 TRAIN_FILE, TEST_FILE = "train.parquet", "test.parquet"
@@ -98,7 +98,6 @@ def train(
         console.print(f"[dim]- {model_name}: disabled in params.yaml, skipped[/]")
         return
 
-    from construction_delays.models import MODEL_STEP
     from construction_delays.persistence import file_sha256, save_model
     from construction_delays.training import TIMING_COLUMNS, train_model
 
@@ -123,26 +122,10 @@ def train(
     ]
     cv_results[columns].to_csv(out_dir / CV_RESULTS_FILE, index=False)
     if timings_path is not None:
-        write_json(
-            timings_path,
-            {
-                "model": model_name,
-                # Which model these times belong to: a run-cache restore brings back the model
-                # files of an earlier run, not this file.
-                "model_sha256": file_sha256(model_path),
-                "fit_seconds": result.fit_seconds,
-                "candidates": [
-                    {
-                        "params": {
-                            k.removeprefix(f"{MODEL_STEP}__"): plain_value(v)
-                            for k, v in row["params"].items()
-                        }
-                    }
-                    | {c: round(float(row[c]), 4) for c in TIMING_COLUMNS}
-                    for _, row in cv_results.iterrows()
-                ],
-            },
-        )
+        # model_sha256: the model file these times belong to (a run-cache restore brings back an
+        # earlier run's model files, not its times).
+        record = {"model": model_name, "model_sha256": file_sha256(model_path)}
+        write_json(timings_path, record | result.timings())
     metric = params.evaluate.metric
     console.print(
         f"[green]✓[/] {model_name}: CV {metric} {result.summary['cv'][metric]['mean']:.4f}"

@@ -36,6 +36,22 @@ class TrainingResult:
     cv_results: pd.DataFrame
     fit_seconds: float  # grid search and refit
 
+    def timings(self) -> dict[str, Any]:
+        """How long the search took, in all and per candidate: run metadata, not model output."""
+        return {
+            "fit_seconds": self.fit_seconds,
+            "candidates": [
+                {"params": plain_params(row["params"])}
+                | {column: round(float(row[column]), 4) for column in TIMING_COLUMNS}
+                for _, row in self.cv_results.iterrows()
+            ],
+        }
+
+
+def plain_params(pipeline_params: dict[str, Any]) -> dict[str, Any]:
+    """``{"model__C": np.float64(1.0)}`` as ``{"C": 1.0}``: the model's own names, JSON values."""
+    return {k.removeprefix(f"{MODEL_STEP}__"): plain_value(v) for k, v in pipeline_params.items()}
+
 
 def make_cv(params: Params) -> KFold | StratifiedKFold | GroupKFold | StratifiedGroupKFold:
     """The CV splitter: stratified for classification; group-aware when ``data.group`` is set
@@ -112,9 +128,7 @@ def train_model(
     summary = {
         "model": name,
         "estimator": spec.estimator,
-        "best_params": {
-            k.removeprefix(f"{MODEL_STEP}__"): plain_value(v) for k, v in best_params.items()
-        },
+        "best_params": plain_params(best_params),
         "cv": cv_scores,
         "candidates": len(results),
         "folds": params.cv.folds,
