@@ -83,6 +83,21 @@ def _input_changes(
     return changes
 
 
+def _locks(root: Path, ref: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """(committed stages, working-tree stages), or why there is nothing to compare."""
+    committed_text = git_bytes(root, ref, LOCK_FILE)
+    if committed_text is None:
+        return f"{LOCK_FILE} is not committed"
+    current_file = root / LOCK_FILE
+    if not current_file.is_file():
+        return f"no {LOCK_FILE} in the working tree: run the pipeline first (`make repro`)"
+    return _stages(committed_text), _stages(current_file.read_bytes())
+
+
+def _outputs(stages: Mapping[str, Any]) -> set[str]:
+    return {path for stage in stages.values() for path in _entries(stage, "outs")}
+
+
 def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
     """What in ``ref``'s committed results does not match its code, params and data; [] if current.
 
@@ -91,14 +106,11 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
     was added or removed, or a git-kept output that is not the file the committed `dvc.lock`
     records.
     """
-    committed_text = git_bytes(root, ref, LOCK_FILE)
-    if committed_text is None:
-        return [f"{LOCK_FILE} is not committed"]
-    current_file = root / LOCK_FILE
-    if not current_file.is_file():
-        return [f"no {LOCK_FILE} in the working tree: run the pipeline first (`make repro`)"]
-    committed, current = _stages(committed_text), _stages(current_file.read_bytes())
-    outputs = {path for stage in current.values() for path in _entries(stage, "outs")}
+    locks = _locks(root, ref)
+    if isinstance(locks, str):
+        return [locks]
+    committed, current = locks
+    outputs = _outputs(current)
     stale = [
         f"{name}: not in the committed {LOCK_FILE}" for name in current if name not in committed
     ]
@@ -127,3 +139,29 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
             if hashlib.md5(content).hexdigest() != md5:  # DVC's own file hash
                 stale.append(f"{path}: not the file the committed {LOCK_FILE} records")
     return stale
+
+
+def unreproduced_outputs(
+    root: Path, ref: str = "HEAD", run_records: Iterable[str] = ()
+) -> tuple[int, list[str]]:
+    """(outputs compared, those whose bytes differ from the committed `dvc.lock`), over the stages
+    whose inputs did not change. Stage outputs are a function of their inputs on one platform and
+    library build, so a difference means another machine (or nondeterministic code); outputs in
+    ``run_records`` (a record of the run itself, such as its MLflow run id) are left out."""
+    locks = _locks(root, ref)
+    if isinstance(locks, str):
+        return 0, []
+    committed, current = locks
+    outputs, skipped = _outputs(current), set(run_records)
+    compared, differing = 0, []
+    for name, stage in current.items():
+        if name not in committed or _input_changes(committed[name], stage, outputs):
+            continue
+        recorded = _entries(committed[name], "outs")
+        for path, md5 in _entries(stage, "outs").items():
+            if path in skipped or path not in recorded:
+                continue
+            compared += 1
+            if recorded[path] != md5:
+                differing.append(f"{path} ({name})")
+    return compared, differing

@@ -26,7 +26,7 @@ from construction_delays.gates import (
     evaluate_gates,
     problem_change,
 )
-from construction_delays.lockcheck import git_bytes, stale_results
+from construction_delays.lockcheck import git_bytes, stale_results, unreproduced_outputs
 
 METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
     "reports/metrics.json",
@@ -348,6 +348,34 @@ def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[s
     return lines
 
 
+def _reproducibility_section(root: Path) -> list[str]:
+    """Whether the outputs are byte for byte what the commit's `dvc.lock` records (informational:
+    training is reproducible on one platform and library build, not across CPUs)."""
+    compared, differing = unreproduced_outputs(root, run_records=[RUN_INFO_FILE])
+    if not compared:
+        return []
+    if not differing:
+        return [
+            "### Reproducibility",
+            "",
+            f"✅ All {compared} outputs (split, models, metrics, plots) are byte for byte the ones"
+            " this commit's `dvc.lock` records.",
+            "",
+        ]
+    shown = ", ".join(f"`{item}`" for item in differing[:5])
+    more = f" and {len(differing) - 5} more" if len(differing) > 5 else ""
+    return [
+        "### Reproducibility",
+        "",
+        f"⚠️ {len(differing)} of {compared} outputs differ from the ones this commit's `dvc.lock`"
+        f" records although their code, params and data did not change: {shown}{more}. Outputs"
+        " are a function of their inputs on one platform and library build, so the commit was"
+        " most likely run on another kind of machine (floating-point results can differ between"
+        " CPUs). Informational: the gates judge this run's own results.",
+        "",
+    ]
+
+
 def _links_section(root: Path, publish_images: bool) -> list[str]:
     lines = ["### Plots", ""]
     present = {title: path for title, path in FIGURES.items() if (root / path).is_file()}
@@ -428,6 +456,7 @@ def build_report(
         *_data_section(current, base),
         *(_training_drift_section(root, base_ref, params) if current.validation else []),
         "",
+        *(_reproducibility_section(root) if not stale else []),
         *_links_section(root, params.report.publish_images),
     ]
     return "\n".join(lines) + "\n", gates

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from construction_delays.gates import committed_results_gate
-from construction_delays.lockcheck import stale_results
+from construction_delays.lockcheck import stale_results, unreproduced_outputs
 
 METRICS = b'{"best_model": "tree", "test": {"f1": 0.61}}\n'
 
@@ -135,3 +135,30 @@ def test_many_changes_are_summarised_in_the_gate() -> None:
     value = committed_results_gate(stale).value
     assert value.endswith("; and 2 more")
     assert value.count("changed") == 3
+
+
+def test_outputs_rebuilt_from_the_same_inputs_are_compared_byte_for_byte(repo: Path) -> None:
+    rerun = copy.deepcopy(lock())
+    stages = rerun["stages"]
+    stages["train@tree"]["outs"][0]["md5"] = "m2.dir"  # same inputs, another model file
+    stages["evaluate"]["deps"][0]["md5"] = "all2.dir"  # follows from it: not an input change
+    stages["evaluate"]["outs"][0]["md5"] = md5(b"{}")
+    write_lock(repo, rerun)
+
+    assert unreproduced_outputs(repo) == (
+        3,
+        ["outputs/models/tree (train@tree)", "reports/metrics.json (evaluate)"],
+    )
+    assert unreproduced_outputs(repo, run_records=["reports/metrics.json"]) == (
+        2,
+        ["outputs/models/tree (train@tree)"],
+    )
+
+
+def test_outputs_of_stages_whose_inputs_changed_are_not_compared(repo: Path) -> None:
+    rerun = copy.deepcopy(lock())
+    rerun["stages"]["train@tree"]["deps"][1]["md5"] = "b2"  # new training code: a new model
+    rerun["stages"]["train@tree"]["outs"][0]["md5"] = "m2.dir"
+    write_lock(repo, rerun)
+
+    assert unreproduced_outputs(repo) == (2, [])

@@ -4,6 +4,8 @@ the pull-request workflow runs, and checking the report and the quality gates.""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import pytest
 
@@ -59,6 +61,9 @@ def test_pr_that_changes_params_reports_deltas_and_passes(repo: Project) -> None
     params["models"]["logistic_regression"]["grid"]["C"] = [0.5, 2.0]
     repo.write_params(params)
     push_with_results(repo, "PR: tune logistic regression")
+    # CI starts from the commit alone (no DVC remote here): every stage runs again.
+    shutil.rmtree(repo.root / "outputs")
+    shutil.rmtree(repo.root / ".dvc" / "cache" / "runs")
 
     codes = run_pr_job(repo)
     report = (repo.root / "report.md").read_text()
@@ -77,6 +82,10 @@ def test_pr_that_changes_params_reports_deltas_and_passes(repo: Project) -> None
     assert "✅ **All quality gates passed**" in report
     assert "| committed results |" in report
     assert codes["gates"] == 0
+    # Retrained from scratch, every output is the one the developer's run committed.
+    assert re.search(
+        r"✅ All \d+ outputs \(split, models, metrics, plots\) are byte for byte", report
+    )
 
 
 def test_pr_pushed_without_its_results_fails_until_they_are_committed(repo: Project) -> None:
