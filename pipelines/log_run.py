@@ -17,7 +17,8 @@ def main() -> None:
     parser.add_argument("--models", type=Path, required=True)
     parser.add_argument("--report", type=Path, action="append", required=True)
     parser.add_argument("--figures", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="the run's id and model URI")
+    parser.add_argument("--receipt", type=Path, help="what was logged, without the run id")
     parser.add_argument("--timings", type=Path, help="the train stages' --timings directory")
     args = parser.parse_args()
     info = log_pipeline_run(
@@ -30,6 +31,7 @@ def main() -> None:
         figures_dir=args.figures,
         run_info_path=args.out,
         timings_dir=args.timings,
+        receipt_path=args.receipt,
     )
     print(f"MLflow run {info['run_id']} logged to {info['tracking_uri']}")
 

@@ -141,25 +141,22 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
     return stale
 
 
-def unreproduced_outputs(
-    root: Path, ref: str = "HEAD", run_records: Iterable[str] = ()
-) -> tuple[int, list[str]]:
+def unreproduced_outputs(root: Path, ref: str = "HEAD") -> tuple[int, list[str]]:
     """(outputs compared, those whose bytes differ from the committed `dvc.lock`), over the stages
     whose inputs did not change. Stage outputs are a function of their inputs on one platform and
-    library build, so a difference means another machine (or nondeterministic code); outputs in
-    ``run_records`` (a record of the run itself, such as its MLflow run id) are left out."""
+    library build, so a difference means another machine (or nondeterministic code)."""
     locks = _locks(root, ref)
     if isinstance(locks, str):
         return 0, []
     committed, current = locks
-    outputs, skipped = _outputs(current), set(run_records)
+    outputs = _outputs(current)
     compared, differing = 0, []
     for name, stage in current.items():
         if name not in committed or _input_changes(committed[name], stage, outputs):
             continue
         recorded = _entries(committed[name], "outs")
         for path, md5 in _entries(stage, "outs").items():
-            if path in skipped or path not in recorded:
+            if path not in recorded:
                 continue
             compared += 1
             if recorded[path] != md5:

@@ -351,7 +351,7 @@ def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[s
 def _reproducibility_section(root: Path) -> list[str]:
     """Whether the outputs are byte for byte what the commit's `dvc.lock` records (informational:
     training is reproducible on one platform and library build, not across CPUs)."""
-    compared, differing = unreproduced_outputs(root, run_records=[RUN_INFO_FILE])
+    compared, differing = unreproduced_outputs(root)
     if not compared:
         return []
     if not differing:

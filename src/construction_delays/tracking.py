@@ -166,11 +166,15 @@ def log_pipeline_run(
     figures_dir: Path,
     run_info_path: Path,
     timings_dir: Path | None = None,
+    receipt_path: Path | None = None,
 ) -> dict[str, str]:
     """Log the whole pipeline as one MLflow run (one nested run per model) and the best model.
 
-    Writes ``run_info_path`` (run id, model URI; no credentials) for ``mlops register``. A model's
-    fit time comes from ``timings_dir`` (see stages.train) when it was written for that model file.
+    Writes ``run_info_path`` (run id, model URI; no credentials) for ``mlops register``, and
+    ``receipt_path``: what was logged, as a function of the stage's inputs only (no run id), so the
+    stage's DVC output reproduces the hash dvc.lock records while every run is a new MLflow run. A
+    model's fit time comes from ``timings_dir`` (see stages.train) when it was written for that
+    model file.
     """
     import logging
     import warnings
@@ -182,7 +186,7 @@ def log_pipeline_run(
     warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
 
     from construction_delays.files import read_json, write_json
-    from construction_delays.persistence import load_model
+    from construction_delays.persistence import file_sha256, load_model
 
     experiment_id = connect(root, params.mlflow.experiment)
     metrics = read_json(next(p for p in reports if p.name == "metrics.json"))
@@ -252,4 +256,13 @@ def log_pipeline_run(
             "git_commit": tags["git.commit"],
         }
     write_json(run_info_path, info)
+    if receipt_path is not None:
+        write_json(
+            receipt_path,
+            {
+                "experiment": params.mlflow.experiment,
+                "best_model": best,
+                "model_sha256": file_sha256(models_dir / best / "model.skops"),
+            },
+        )
     return info

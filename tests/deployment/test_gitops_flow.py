@@ -59,8 +59,10 @@ def test_these_tests_run_what_the_main_workflow_runs() -> None:
 
 
 def run_main(project: Project, state: dict[str, Any]) -> str:
-    """The main workflow's steps on a fresh checkout (no reports/mlflow_run.json, which git ignores)."""
-    (project.root / "reports" / "mlflow_run.json").unlink(missing_ok=True)
+    """The main workflow's steps on a fresh checkout (without the MLflow run record and receipt,
+    which git ignores)."""
+    for record in ("mlflow_run.json", "mlflow_receipt.json"):
+        (project.root / "reports" / record).unlink(missing_ok=True)
     output = make(project, "repro").stdout
     make(project, "register")
     promoted = make(project, "promote")
