@@ -6,12 +6,14 @@ without the `dvc.lock` and `reports/` its pipeline run wrote: the next pull requ
 against stale numbers. This check compares the committed `dvc.lock` with the one a fresh run of the
 same commit just wrote, on the stages' *inputs* only (commands, params, and the dependencies no
 stage produces: code and data), so it gives the same answer on any machine; and it checks that the
-outputs kept in git (`reports/*.json`) are the ones the committed `dvc.lock` records.
+outputs kept in git (`reports/*.json`, `reports/plots/`) are the ones the committed `dvc.lock`
+records.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -103,8 +105,8 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
 
     Call it after the pipeline ran on ``ref``'s files: the working-tree `dvc.lock` is then what
     they produce. Each entry names an input that changed and the stages that use it, a stage that
-    was added or removed, or a git-kept output that is not the file the committed `dvc.lock`
-    records.
+    was added or removed, or an output kept in git (file or folder) that is not what the committed
+    `dvc.lock` records.
     """
     locks = _locks(root, ref)
     if isinstance(locks, str):
@@ -133,12 +135,28 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
     )
     for stage in committed.values():
         for path, md5 in _entries(stage, "outs").items():
-            if path not in in_git:  # kept by DVC's cache, or a folder (not a file in git)
-                continue
-            content = git_bytes(root, ref, path) or b""
-            if hashlib.md5(content).hexdigest() != md5:  # DVC's own file hash
-                stale.append(f"{path}: not the file the committed {LOCK_FILE} records")
+            kept = _git_md5(root, ref, path, in_git)
+            if kept is not None and kept != md5:
+                stale.append(f"{path}: not what the committed {LOCK_FILE} records")
     return stale
+
+
+def _git_md5(root: Path, ref: str, path: str, in_git: set[str]) -> str | None:
+    """DVC's hash of ``path`` as committed in git (a file's md5; for a folder, the md5 of DVC's
+    sorted listing of its files' md5s, plus ``.dir``); None when git does not keep it."""
+    if path in in_git:
+        return hashlib.md5(git_bytes(root, ref, path) or b"").hexdigest()
+    inside = sorted(name for name in in_git if name.startswith(f"{path}/"))
+    if not inside:
+        return None  # kept by DVC's cache
+    listing = [
+        {
+            "md5": hashlib.md5(git_bytes(root, ref, name) or b"").hexdigest(),
+            "relpath": name[len(path) + 1 :],
+        }
+        for name in inside
+    ]
+    return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
 
 
 def unreproduced_outputs(root: Path, ref: str = "HEAD") -> tuple[int, list[str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +120,32 @@ def test_a_committed_report_that_is_not_the_locked_one_is_stale(repo: Path) -> N
     (repo / "reports" / "metrics.json").write_bytes(b'{"best_model": "tree", "test": {"f1": 0.7}}')
     git(repo, "commit", "-q", "-am", "hand-edited metrics")
 
-    assert stale_results(repo) == [
-        "reports/metrics.json: not the file the committed dvc.lock records"
-    ]
+    assert stale_results(repo) == ["reports/metrics.json: not what the committed dvc.lock records"]
+
+
+def test_a_folder_kept_in_git_is_checked_with_the_hash_dvc_gives_it(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    plots = {"roc.json": b'{"roc": [[0, 0], [1, 1]]}\n', "nested/pr.json": b'{"pr": []}\n'}
+    oracle = tmp_path_factory.mktemp("oracle")  # DVC itself hashes the same folder
+    for root in (repo / "reports" / "plots", oracle / "plots"):
+        for name, content in plots.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(content)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q", "--no-scm"], cwd=oracle, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "add", "-q", "plots"], cwd=oracle, check=True)
+    folder_md5 = yaml.safe_load((oracle / "plots.dvc").read_text())["outs"][0]["md5"]
+    committed = lock()
+    committed["stages"]["evaluate"]["outs"].append({"path": "reports/plots", "md5": folder_md5})
+    write_lock(repo, committed)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "plots")
+
+    assert stale_results(repo) == []
+
+    (repo / "reports" / "plots" / "roc.json").write_bytes(b'{"roc": []}\n')
+    git(repo, "commit", "-q", "-am", "hand-edited plot")
+    assert stale_results(repo) == ["reports/plots: not what the committed dvc.lock records"]
 
 
 def test_without_a_committed_lock_nothing_is_current(tmp_path: Path) -> None:
