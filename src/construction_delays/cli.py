@@ -224,6 +224,27 @@ def run(
     if register_model:
         register(params_file)
     summary()
+    if params.gates.committed_results:
+        hint_uncommitted_results(Path.cwd())
+
+
+def hint_uncommitted_results(root: Path) -> None:
+    """After a run, say when dvc.lock and reports/ differ from the last commit's: the pull
+    request's `committed results` gate will ask for them. Best effort: never fails the run."""
+    from construction_delays.lockcheck import stale_results
+
+    if not (root / ".git").exists():
+        return
+    try:
+        stale = stale_results(root)
+    except (OSError, ValueError):  # yaml's errors are ValueErrors too
+        return
+    if stale:
+        more = f" and {len(stale) - 1} more" if len(stale) > 1 else ""
+        console.print(
+            f"[yellow]![/] dvc.lock and reports/ differ from the last commit's ({stale[0]}{more}):"
+            " commit them with your change; the pull request's `committed results` gate checks them"
+        )
 
 
 @app.command()

@@ -29,11 +29,12 @@ def test_pr_job_is_the_commands_this_test_runs() -> None:
     assert pr_make_targets() == ["data", "repro", "report", "gates"]
 
 
-def push_with_results(project: Project, message: str) -> None:
+def push_with_results(project: Project, message: str) -> str:
     """What a developer does before pushing: run the pipeline, commit the change with the
-    dvc.lock and reports/ it produced."""
-    project.make("repro")
+    dvc.lock and reports/ it produced. Returns what the run printed."""
+    result = project.make("repro")
     project.commit(message)
+    return result.stdout + result.stderr
 
 
 def run_pr_job(project: Project) -> dict[str, int]:
@@ -60,7 +61,8 @@ def test_pr_that_changes_params_reports_deltas_and_passes(repo: Project) -> None
     params = repo.params
     params["models"]["logistic_regression"]["grid"]["C"] = [0.5, 2.0]
     repo.write_params(params)
-    push_with_results(repo, "PR: tune logistic regression")
+    printed = push_with_results(repo, "PR: tune logistic regression")
+    assert "dvc.lock and reports/ differ from the last commit's (param" in printed
     # CI starts from the commit alone (no DVC remote here): every stage runs again.
     shutil.rmtree(repo.root / "outputs")
     shutil.rmtree(repo.root / ".dvc" / "cache" / "runs")

@@ -71,6 +71,7 @@ def test_second_run_changes_nothing(trained_project: Project) -> None:
     result = trained_project.mlops("run")
     assert "Running stage" not in result.stdout + result.stderr
     assert "already registered" in result.stderr
+    assert "differ from the last commit" not in result.stdout + result.stderr  # all committed
     assert trained_project.read("reports/metrics.json") == before
     versions = registry_client(trained_project).search_model_versions(
         "name = 'construction-delays-classifier'"
