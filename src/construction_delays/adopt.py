@@ -8,8 +8,9 @@ task-specific metric settings switch with it. Everything is validated first (the
 the same checks as `mlops check`, the data with the pipeline's own schema), so a problem stops the
 command before any file changes.
 
-Absolute quality gates (``gates.metrics``) are cleared: the bounds of the previous data say nothing
-about new data, and the first run on it is the baseline to set them from. The relative gates
+Absolute quality gates (``gates.metrics``) and the behavioural checks of the old features are
+cleared: the bounds and expectations of the previous data say nothing about new data, and the first
+run on it is the baseline to set them from. The relative gates
 (``gates.max_regression``) keep guarding every pull request meanwhile.
 """
 
@@ -361,6 +362,22 @@ def edit_params_text(
         data_gates["max_missing_share"] = raised
         changes.append(
             f"gates.data.max_missing_share: {raised} (a feature is {worst_missing_share:.0%} missing)"
+        )
+
+    behaviour = doc.get("behaviour") or {}
+    cleared = [key for key in ("directional", "invariance") if behaviour.get(key)]
+    for key in cleared:
+        behaviour[key] = []
+    if cleared:
+        changes.append(
+            f"behaviour.{' and behaviour.'.join(cleared)}: cleared (checks of the old data's"
+            " features; write ones your domain expects, see the README)"
+        )
+    if task != old_task and behaviour.get("min_lift") is not None:
+        behaviour["min_lift"] = 0.0
+        changes.append(
+            f"behaviour.min_lift: 0.0 (it is in units of {TASK_METRIC[task]} now; raise it from"
+            " the first run)"
         )
 
     if task != old_task:

@@ -157,6 +157,8 @@ class GateParams(_Section):
     # The commit's dvc.lock and reports/ must be what its code, params and data produce: main's
     # committed metrics are what the next pull request is compared with (see lockcheck).
     committed_results: bool = True
+    # The behavioural checks of `behaviour:` (reports/behaviour.json) must all pass.
+    behaviour: bool = True
 
 
 class ReportParams(_Section):
@@ -186,6 +188,92 @@ class MonitoringParams(_Section):
         return self
 
 
+class FeatureChange(_Section):
+    """One edit of one feature on every test row: exactly one of ``add``, ``multiply``, ``noise``
+    (uniform in ±noise, seeded) for a numeric feature, ``set`` (any value, also a category the
+    model never saw) or ``missing: true``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    feature: str
+    add: float | None = None
+    multiply: float | None = None
+    noise: float | None = Field(None, gt=0.0)
+    set_to: str | int | float | bool | None = Field(None, alias="set")
+    missing: bool = False
+
+    @model_validator(mode="after")
+    def _one_change(self) -> FeatureChange:
+        given = [key for key in ("add", "multiply", "noise") if getattr(self, key) is not None]
+        given += ["set"] * (self.set_to is not None) + ["missing"] * self.missing
+        if len(given) != 1:
+            raise ValueError(
+                f"{self.feature!r}: give exactly one of add, multiply, noise, set, missing"
+                f" (got {given or 'none'})"
+            )
+        return self
+
+    @property
+    def change_kind(self) -> str:
+        if self.set_to is not None:
+            return "set"
+        if self.missing:
+            return "missing"
+        return next(key for key in ("add", "multiply", "noise") if getattr(self, key) is not None)
+
+    @property
+    def label(self) -> str:
+        """How the change reads in reports: ``Weather Delay Days +5``."""
+        kind = self.change_kind
+        if kind == "add":
+            return f"{self.feature} {self.add:+g}"
+        if kind == "multiply":
+            return f"{self.feature} x{self.multiply:g}"
+        if kind == "noise":
+            return f"{self.feature} ±{self.noise:g} noise"
+        if kind == "missing":
+            return f"{self.feature} missing"
+        return f"{self.feature} = {self.set_to!r}"
+
+
+class DirectionalCheck(FeatureChange):
+    """The change must move the prediction one way: the positive class's probability (binary), the
+    probability of ``class`` (multiclass), or the predicted value (regression)."""
+
+    expect: Literal["up", "down"]
+    class_: str | int | float | bool | None = Field(None, alias="class")
+    # Share of rows allowed to move the other way (trees and forests are not monotonic).
+    max_violations: float = Field(0.1, ge=0.0, le=1.0)
+
+
+class InvarianceCheck(FeatureChange):
+    """The change should (almost) not matter: at most ``max_changed`` of the rows may change their
+    predicted class (classification) or move by more than ``tolerance`` (regression; in target
+    units, by default a tenth of the test target's standard deviation)."""
+
+    max_changed: float = Field(0.05, ge=0.0, le=1.0)
+    tolerance: float | None = Field(None, ge=0.0)
+
+
+class BehaviourParams(_Section):
+    """Behavioural checks of the best model on the test rows (a quality gate with
+    ``gates.behaviour``): beat the best constant prediction, and react to feature changes the
+    way the domain says it must (directional) or must not (invariance)."""
+
+    # The best model's evaluate.metric must beat the best constant prediction by this much.
+    min_lift: float | None = Field(None, ge=0.0)
+    directional: tuple[DirectionalCheck, ...] = ()
+    invariance: tuple[InvarianceCheck, ...] = ()
+
+    @property
+    def checks(self) -> tuple[FeatureChange, ...]:
+        return (*self.directional, *self.invariance)
+
+    @property
+    def configured(self) -> bool:
+        return self.min_lift is not None or bool(self.checks)
+
+
 class MlflowParams(_Section):
     experiment: str
     registered_model: str
@@ -201,6 +289,7 @@ class Params(_Section):
     gates: GateParams = GateParams()
     report: ReportParams = ReportParams()
     monitoring: MonitoringParams = MonitoringParams()
+    behaviour: BehaviourParams = BehaviourParams()
     mlflow: MlflowParams
 
     @model_validator(mode="after")
@@ -227,10 +316,42 @@ class Params(_Section):
                 f"monitoring.max_metric_drop: {unknown} do not apply to a {self.data.task} task;"
                 f" use {list(allowed)}"
             )
+        self._check_behaviour()
         bad_names = [name for name in self.models if not name.replace("_", "").isalnum()]
         if bad_names:
             raise ValueError(f"models: names must be letters, digits and '_' only: {bad_names}")
         return self
+
+    def _check_behaviour(self) -> None:
+        data = self.data
+        for section in ("directional", "invariance"):
+            for index, check in enumerate(getattr(self.behaviour, section)):
+                where = f"behaviour.{section}.{index}"
+                if check.feature not in data.feature_columns:
+                    raise ValueError(
+                        f"{where}.feature: {check.feature!r} is not a feature of data:"
+                        " (numeric_features or categorical_features); fix or remove the check"
+                    )
+                kind = check.change_kind
+                if (
+                    kind in ("add", "multiply", "noise")
+                    and check.feature not in data.numeric_features
+                ):
+                    raise ValueError(
+                        f"{where}.{kind}: {check.feature!r} is categorical; use `set` to give it a"
+                        " value (or `missing: true`)"
+                    )
+                if (
+                    kind == "set"
+                    and check.feature in data.numeric_features
+                    and isinstance(check.set_to, str)
+                ):
+                    raise ValueError(
+                        f"{where}.set: {check.feature!r} is numeric; give a number or null"
+                    )
+                regression = data.task == "regression"
+                if isinstance(check, DirectionalCheck) and check.class_ is not None and regression:
+                    raise ValueError(f"{where}.class: a regression model has no classes; remove it")
 
     @property
     def enabled_models(self) -> dict[str, ModelSpec]:

@@ -162,5 +162,21 @@ def committed_results_gate(stale: list[str]) -> GateResult:
     )
 
 
+def behaviour_gate(report: Mapping[str, Any] | None) -> GateResult:
+    """One gate over the behavioural checks of ``report`` (reports/behaviour.json, or the checks
+    `mlops promote` ran), naming each failed one; a missing report fails."""
+    gate, threshold = "behaviour", "every check of `behaviour:` passes"
+    if not report:
+        return GateResult(
+            gate, threshold, "reports/behaviour.json missing: run `make repro`", False
+        )
+    checks = report.get("checks", [])
+    failed = [f"{c['check']}: {c['value']}" for c in checks if not c["passed"]]
+    value = f"{len(checks) - len(failed)} of {len(checks)} passed"
+    return GateResult(
+        gate, threshold, value + (f"; failed: {'; '.join(failed)}" if failed else ""), not failed
+    )
+
+
 def all_passed(results: list[GateResult]) -> bool:
     return all(result.passed for result in results)

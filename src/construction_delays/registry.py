@@ -215,6 +215,19 @@ def score_model(params: Params, model: Any, test_path: Path) -> Scores:
     return Scores(metrics, report, len(features))
 
 
+def check_behaviour(
+    params: Params, model: Any, label: str, test_path: Path, metrics: dict[str, float]
+) -> dict[str, Any]:
+    """The behavioural checks of params.yaml on ``model`` and the test split (as the `behaviour`
+    stage runs them on the pipeline's best model)."""
+    from construction_delays import behaviour
+    from construction_delays.stages import load_split
+
+    features, target = load_split(params, test_path)
+    results = behaviour.run_checks(params, model, features, target, metrics)
+    return behaviour.report(label, len(features), results)
+
+
 def score_version(params: Params, client: Any, version: Any, test_path: Path) -> Scores:
     name = version.name
     return score_model(params, load_version_model(client, name, str(version.version)), test_path)
@@ -366,7 +379,7 @@ def promote_challenger(
     Every evaluated version gets lineage tags and a model card (also when it is not promoted).
     Idempotent (the champion again changes nothing) and atomic (see :func:`set_aliases_atomically`).
     """
-    from construction_delays.gates import all_passed, model_gates
+    from construction_delays.gates import all_passed, behaviour_gate, model_gates
 
     inputs = inputs or PromotionInputs()
     client = _client(params, root)
@@ -391,7 +404,8 @@ def promote_challenger(
         None if captured[CHAMPION] is None else client.get_model_version(name, captured[CHAMPION])
     )
     returning = champion is not None and challenger.tags.get(WAS_CHAMPION_TAG) == "true"
-    scores = score_version(params, client, challenger, inputs.test)
+    model = load_version_model(client, name, str(challenger.version))
+    scores = score_model(params, model, inputs.test)
     references: dict[str, dict[str, float]] = {}
     champion_scores, notes = None, []
     if champion is not None and not returning:
@@ -404,6 +418,14 @@ def promote_challenger(
             f" the regression gate against champion v{champion.version} is not applied"
         )
     results = model_gates(params.gates, scores.metrics, references)
+    if params.gates.behaviour and params.behaviour.configured:
+        results.append(
+            behaviour_gate(
+                check_behaviour(
+                    params, model, f"v{challenger.version}", inputs.test, scores.metrics
+                )
+            )
+        )
     passed = all_passed(results)
     failed = ", ".join(
         f"{r.gate}: {r.value} (needs {r.threshold})" for r in results if not r.passed

@@ -22,16 +22,18 @@ from construction_delays.gates import (
     GateResult,
     ScoredProblem,
     all_passed,
+    behaviour_gate,
     committed_results_gate,
     evaluate_gates,
     problem_change,
 )
 from construction_delays.lockcheck import git_bytes, stale_results, unreproduced_outputs
 
-METRICS_FILE, VALIDATION_FILE, PARAMS_FILE = (
+METRICS_FILE, VALIDATION_FILE, PARAMS_FILE, BEHAVIOUR_FILE = (
     "reports/metrics.json",
     "reports/validation.json",
     "params.yaml",
+    "reports/behaviour.json",
 )
 RUN_INFO_FILE, GATES_FILE = "reports/mlflow_run.json", "reports/gates.json"
 PROFILE_FILE, TRAIN_SPLIT = "reports/reference_profile.json", "outputs/split/train.parquet"
@@ -53,6 +55,7 @@ class Snapshot:
     metrics: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    behaviour: dict[str, Any] = field(default_factory=dict)
 
 
 def git_show(root: Path, ref: str, path: str) -> str | None:
@@ -74,6 +77,8 @@ def load_snapshot(root: Path, ref: str | None) -> Snapshot:
         snapshot.validation = json.loads(text)
     if (text := read(PARAMS_FILE)) is not None:
         snapshot.params = yaml.safe_load(text) or {}
+    if (text := read(BEHAVIOUR_FILE)) is not None:
+        snapshot.behaviour = json.loads(text)
     return snapshot
 
 
@@ -164,6 +169,8 @@ def compute_gates(
         else:
             references[label] = champion.metrics
     results = evaluate_gates(params.gates, current.metrics, current.validation, references)
+    if params.gates.behaviour and params.behaviour.configured:
+        results.append(behaviour_gate(current.behaviour))
     if stale is not None:
         results.append(committed_results_gate(stale))
         if stale:
@@ -255,6 +262,27 @@ def _params_section(current: Snapshot, base: Snapshot) -> list[str]:
 
 def _cell(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _behaviour_section(current: Snapshot, base: Snapshot) -> list[str]:
+    """The behavioural checks of this branch's best model, beside main's result of the same check."""
+    checks = current.behaviour.get("checks", [])
+    if not checks:
+        return []
+    before = {c["check"]: c for c in base.behaviour.get("checks", [])}
+    lines = [
+        f"### Behaviour ({current.behaviour.get('model')}, {current.behaviour.get('rows')} test rows)",
+        "",
+        f"| check | needs | {base.ref} | this branch | result |",
+        "|---|---|---|---|---|",
+    ]
+    for check in checks:
+        old = before.get(check["check"])
+        lines.append(
+            f"| {check['check']} | {check['threshold']} | {old['value'] if old else '–'}"
+            f" | {check['value']} | {'✅ pass' if check['passed'] else '❌ fail'} |"
+        )
+    return [*lines, ""]
 
 
 def _data_section(current: Snapshot, base: Snapshot) -> list[str]:
@@ -451,6 +479,7 @@ def build_report(
         ]
         lines += [*metric_rows(current.metrics.get("test", {}), champion.metrics), ""]
     lines += [
+        *_behaviour_section(current, base),
         *_params_section(current, base),
         "",
         *_data_section(current, base),

@@ -40,6 +40,15 @@ def print_summary(metrics_path: Path, run_info_path: Path) -> None:
     console.print(table)
     console.print("plots:   reports/figures/*.png (data for `dvc plots show`: reports/plots/)")
     console.print(f"model:   outputs/models/{best}/model.skops")
+    behaviour_path = metrics_path.with_name("behaviour.json")
+    if behaviour_path.is_file() and (checks := read_json(behaviour_path).get("checks")):
+        failed = [c["check"] for c in checks if not c["passed"]]
+        verdict = (
+            f"[green]{len(checks)} of {len(checks)} checks passed[/]"
+            if not failed
+            else f"[red]{len(failed)} of {len(checks)} checks failed[/]: {'; '.join(failed)}"
+        )
+        console.print(f"behaviour: {verdict} ({behaviour_path})")
     if run_info_path.is_file():
         info = read_json(run_info_path)
         console.print(

@@ -279,3 +279,35 @@ def evaluate(
     console.print(
         f"[green]✓[/] evaluated {len(models)} model(s) on {len(features)} test rows; best: [bold]{best}[/]"
     )
+
+
+def behaviour(
+    params: Params, test_path: Path, models_dir: Path, metrics_path: Path, out_path: Path
+) -> None:
+    """Run the behavioural checks of ``behaviour:`` on the best model (``metrics_path`` names it)
+    and write the report. Failed checks do not fail the stage: the `behaviour` gate judges them,
+    like the metric gates judge the metrics."""
+    from construction_delays import behaviour as checks
+    from construction_delays.persistence import load_model
+
+    metrics = read_json(metrics_path)
+    best = metrics["best_model"]
+    results: list[Any] = []
+    if params.behaviour.configured:
+        features, target = load_split(params, test_path)
+        model = load_model(models_dir / best / MODEL_FILE)
+        results = checks.run_checks(params, model, features, target, metrics["test"])
+    write_json(out_path, checks.report(best, int(metrics["test_rows"]), results))
+    if not results:
+        console.print("[dim]- behaviour: no checks in params.yaml[/]")
+        return
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        console.print(
+            f"[red]✗[/] behaviour: {result.check}: {result.value} (needs {result.threshold})"
+        )
+    mark = "[green]✓[/]" if not failed else "[yellow]![/]"
+    console.print(
+        f"{mark} behaviour of {best}: {len(results) - len(failed)} of {len(results)} check(s) passed"
+        + (" (the `behaviour` gate fails)" if failed and params.gates.behaviour else "")
+    )

@@ -179,6 +179,7 @@ def test_regression_target_must_be_numeric(
     raw["evaluate"]["metric"] = "mae"
     raw["gates"] = {"metrics": {"mae": 10.0}}
     raw["monitoring"] = {}
+    raw["behaviour"] = {}  # its checks name the features left out here
     data = Params.model_validate(raw).data
     frame = good_frame.copy()
     frame["Planned Duration (days)"] = frame["Planned Duration (days)"].astype(object)
