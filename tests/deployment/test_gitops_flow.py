@@ -242,6 +242,24 @@ def test_failing_an_absolute_gate_keeps_the_aliases(project: Project) -> None:
     project.run("git", "checkout", "--", "params.yaml")
 
 
+def test_failing_a_behavioural_check_keeps_the_aliases(project: Project) -> None:
+    """Promotion reruns the checks of params.yaml on the model it would promote."""
+    params = project.params
+    params["behaviour"] = {
+        "directional": [{"feature": "Weather Delay Days", "add": 3, "expect": "down"}]
+    }
+    project.write_params(params)
+    before = aliases(project)
+    result = mlops(project, "promote")
+    output = " ".join((result.stdout + result.stderr).split())  # the console wraps long lines
+    assert "v3 stays @challenger" in output
+    assert "behaviour: 0 of 1 passed; failed: Weather Delay Days +3 → probability down:" in output
+    assert aliases(project) == before
+    gate = next(g for g in outcome(project)["gates"] if g["gate"] == "behaviour")
+    assert gate["passed"] is False
+    project.run("git", "checkout", "--", "params.yaml")
+
+
 def test_a_failure_half_way_through_restores_the_aliases(project: Project) -> None:
     registry = client(project)
     captured = capture_aliases(registry, MODEL)

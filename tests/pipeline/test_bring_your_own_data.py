@@ -58,7 +58,15 @@ def own_data_params(data: dict[str, Any], metric: str, task: str) -> dict[str, A
         }
         params["monitoring"]["max_metric_drop"] = {"rmse": 10.0}
     params["mlflow"] = {"experiment": f"byod-{task}", "registered_model": f"byod-{task}-model"}
+    # The sample's checks name its columns; a constant prediction is the one baseline every
+    # dataset has (in units of the metric: f1 here, days of rmse there).
+    params["behaviour"] = {"min_lift": 0.2 if task == "classification" else 5.0}
     return params
+
+
+def behaviour_checks(project: Project) -> dict[str, dict[str, Any]]:
+    report = json.loads(project.read("reports/behaviour.json"))
+    return {check["kind"]: check for check in report["checks"]}
 
 
 def registered_challenger(project: Project, name: str) -> int:
@@ -98,6 +106,8 @@ def test_multiclass_with_categoricals_missing_values_and_spaces(make_project) ->
     assert {row["actual"] for row in confusion} == {"barolo", "grignolino", "barbera"}
     assert not (project.root / "reports/plots/roc.json").exists()  # ROC is for binary targets only
     assert registered_challenger(project, "byod-classification-model") == 1
+    baseline = behaviour_checks(project)["baseline"]  # macro F1 of always one class: about 0.18
+    assert baseline["passed"] and baseline["measures"]["baseline"] < 0.25
 
 
 def test_regression_target_from_parquet(make_project) -> None:
@@ -127,6 +137,11 @@ def test_regression_target_from_parquet(make_project) -> None:
     assert importance and {"feature", "importance", "method"} <= set(importance[0])
     assert (project.root / "reports/figures/predicted_vs_actual.png").is_file()
     assert registered_challenger(project, "byod-regression-model") == 1
+    baseline = behaviour_checks(project)["baseline"]
+    assert baseline["passed"] and "(mean)" in baseline["value"]
+    assert baseline["measures"]["lift"] == round(
+        baseline["measures"]["baseline"] - metrics["test"]["rmse"], 4
+    )
 
     # Monitoring works on the same params: a numeric target and predictions, regression metrics.
     shifted = diabetes_frame()

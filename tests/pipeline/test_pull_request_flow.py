@@ -124,6 +124,7 @@ def test_pr_that_degrades_the_model_fails_the_gate(repo: Project) -> None:
     params = repo.params
     params["data"]["numeric_features"] = ["Crew Size"]
     params["data"]["categorical_features"] = ["Site Region"]
+    params["behaviour"] = {}  # its checks name the features this change drops
     repo.write_params(params)
 
     codes = run_pr_job(repo)
