@@ -155,7 +155,7 @@ def data_push() -> None:
 @reported
 def check(params_file: ParamsOption = Path("params.yaml")) -> None:
     """Validate params.yaml, every enabled model and its grid, and the data, without training."""
-    from construction_delays.data import read_table
+    from construction_delays.data import read_table, text_columns
     from construction_delays.models import build_estimator
     from construction_delays.validation import DataValidationError, validate_frame
 
@@ -166,7 +166,7 @@ def check(params_file: ParamsOption = Path("params.yaml")) -> None:
         f"[green]✓[/] {params_file}: valid, {len(params.enabled_models)} model(s) enabled"
     )
     path = Path(params.data.path)
-    report = validate_frame(read_table(path), params.data, path)
+    report = validate_frame(read_table(path, text_columns(params.data)), params.data, path)
     if not report.valid:
         raise DataValidationError(report)
     console.print(f"[green]✓[/] {path}: {report.rows} rows valid")

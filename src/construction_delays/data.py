@@ -20,8 +20,20 @@ class DataError(ProjectError, ValueError):
     """The data file cannot be used; the message names the file and what is wrong."""
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning low-level failures into a :class:`DataError`."""
+def text_columns(data: DataParams) -> list[str]:
+    """Columns to read from a CSV as the file's own text: the categorical features and the group.
+
+    Left to pandas' guessing, ``00005`` would become 5, ``3`` with blanks around it 3.0 and
+    ``true`` True, while a scorer or a REST client sends the file's text: the one-hot encoder
+    would then meet unknown categories and predict silently otherwise.
+    """
+    group = [data.group] if data.group and data.group not in data.numeric_features else []
+    return [*data.categorical_features, *group]
+
+
+def read_table(path: Path | str, text: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning low-level failures into a :class:`DataError`;
+    ``text``: CSV columns to keep as written (see :func:`text_columns`)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(
@@ -31,7 +43,10 @@ def read_table(path: Path | str) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=dict.fromkeys(text, str) or None)
     except (
         pd.errors.ParserError,
         pd.errors.EmptyDataError,

@@ -733,7 +733,7 @@ def load_current(
             raise MonitoringError(str(error)) from None
         from construction_delays.data import read_table
 
-        frame = read_table(path)
+        frame = read_table(path, schema.categorical)  # as the scorer reads them: text
         target = profile["target"]
         labels = frame[target] if target in frame.columns and frame[target].notna().any() else None
         current = CurrentData(frame[schema.columns], str(path), target=labels)

@@ -12,7 +12,7 @@ from typing import Any
 
 from construction_delays.config import Params
 from construction_delays.console import console
-from construction_delays.data import read_table, split_columns, split_frame
+from construction_delays.data import read_table, split_columns, split_frame, text_columns
 from construction_delays.files import read_json, write_json
 from construction_delays.validation import DataValidationError, validate_frame
 
@@ -27,7 +27,7 @@ MODEL_FILE, SUMMARY_FILE, CV_RESULTS_FILE, SKIPPED_FILE = (
 
 def validate(params: Params, data_path: Path, report_path: Path) -> None:
     """Validate the raw data; always write the report, then fail if it lists problems."""
-    frame = read_table(data_path)
+    frame = read_table(data_path, text_columns(params.data))
     report = validate_frame(frame, params.data, data_path)
     write_json(report_path, report.to_dict())
     if not report.valid:
@@ -38,7 +38,7 @@ def validate(params: Params, data_path: Path, report_path: Path) -> None:
 
 
 def split(params: Params, data_path: Path, out_dir: Path) -> None:
-    frame = read_table(data_path)
+    frame = read_table(data_path, text_columns(params.data))
     train, test = split_frame(frame, params.data, params.split, params.base.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in ((TRAIN_FILE, train), (TEST_FILE, test)):

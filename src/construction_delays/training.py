@@ -20,6 +20,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from construction_delays.config import Params
+from construction_delays.errors import ProjectError
 from construction_delays.evaluation import cv_scorers, cv_sign, resolve_positive_label
 from construction_delays.files import plain_value
 from construction_delays.models import MODEL_STEP, build_pipeline
@@ -27,6 +28,10 @@ from construction_delays.models import MODEL_STEP, build_pipeline
 # Wall-clock columns of GridSearchCV's cv_results_: they differ on every run, so they are kept
 # apart from the stage's outputs (see stages.train).
 TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
+
+
+class TrainingError(ProjectError, ValueError):
+    """The data cannot be cross-validated as configured; the message says which setting."""
 
 
 @dataclass
@@ -87,16 +92,27 @@ def train_model(
     if params.data.task == "classification":
         smallest_class = int(target.value_counts().min())
         if smallest_class < params.cv.folds:
-            raise ValueError(
-                f"the rarest class has {smallest_class} training rows, fewer than cv.folds={params.cv.folds}"
+            rarest = target.value_counts().idxmin()
+            numeric = pd.api.types.is_numeric_dtype(target) and target.nunique() > 20
+            raise TrainingError(
+                f"the rarest class ({rarest!r}) has {smallest_class} training rows, fewer than"
+                f" cv.folds={params.cv.folds}: lower cv.folds in params.yaml or add rows of that"
+                " class"
+                + (
+                    f"; {target.nunique()} distinct numbers look like a regression target"
+                    " (data.task: regression)"
+                    if numeric
+                    else ""
+                )
             )
     if params.data.group is not None:
         if groups is None:
             raise ValueError(f"data.group {params.data.group!r} is set but no groups were given")
         if groups.nunique() < params.cv.folds:
-            raise ValueError(
+            raise TrainingError(
                 f"data.group {params.data.group!r} has {groups.nunique()} groups in the training"
-                f" split, fewer than cv.folds={params.cv.folds}"
+                f" split, fewer than cv.folds={params.cv.folds}: lower cv.folds in params.yaml"
+                " or use a column with more groups"
             )
     # refit=False: the best candidate is refitted below, where a forest can use every core.
     search = GridSearchCV(

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -81,9 +82,15 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
             "float64",
             coerce=True,
             nullable=True,
-            checks=pa.Check(
-                lambda s: s.notna().any(), element_wise=False, error="all values are missing"
-            ),
+            checks=[
+                pa.Check(
+                    lambda s: s.notna().any(), element_wise=False, error="all values are missing"
+                ),
+                pa.Check(
+                    lambda s: ~np.isinf(s),
+                    error="infinite values (inf, -inf): leave the cell empty or give a number",
+                ),
+            ],
             title=name,
         )
     for name in data.categorical_features:
@@ -116,13 +123,28 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
         ]
         if data.positive_class is not None:
             positive = data.positive_class
-            target_checks.append(
+            # YAML 1.1 (PyYAML, DVC) reads an unquoted yes/no/on/off/true/false as a boolean.
+            quote = (
+                " (YAML reads unquoted yes/no/on/off/true/false as a boolean: write it in quotes,"
+                ' e.g. positive_class: "yes")'
+                if isinstance(positive, bool)
+                else ""
+            )
+            target_checks += [
                 pa.Check(
                     lambda s: ((s == positive) | (s.astype(str) == str(positive))).any(),
                     element_wise=False,
-                    error=f"positive_class {positive!r} (params.yaml data.positive_class) never occurs",
-                )
-            )
+                    error=f"positive_class {positive!r} (params.yaml data.positive_class) never"
+                    f" occurs{quote}",
+                ),
+                pa.Check(
+                    lambda s: s.dropna().nunique() <= 2,
+                    element_wise=False,
+                    error="more than two classes, but data.positive_class is set: a label written"
+                    " two ways (e.g. 'Yes' and 'yes ') makes a third class; for a multiclass"
+                    " target remove positive_class",
+                ),
+            ]
         columns[data.target] = pa.Column(nullable=False, checks=target_checks)
     else:
         columns[data.target] = pa.Column("float64", coerce=True, nullable=False)

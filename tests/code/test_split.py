@@ -99,3 +99,40 @@ def test_whole_groups_stay_on_their_side_as_new_groups_arrive(frame: pd.DataFram
     assert not set(train["Project ID"]) & test_groups
     assert len(test_groups - old_test_groups) <= 0.35 * len(test_groups)  # mostly the new ones
     assert len(old_test_groups - test_groups) <= 2  # at most the boundary group moves
+
+
+def test_categorical_csv_columns_reach_the_model_as_the_scorer_reads_them(tmp_path) -> None:
+    """Codes with leading zeros, numbers with blanks and lower-case booleans stay the file's text,
+    as `mlops score` and REST clients send them: guessed types would make them unknown
+    categories at prediction time (silently other predictions)."""
+    from construction_delays.data import read_table, select_columns, text_columns
+    from construction_delays.scoring import read_chunks
+
+    raw = reference_config().model_dump(mode="json", by_alias=True)
+    raw["data"] |= {
+        "target": "late",
+        "positive_class": "yes",
+        "numeric_features": ["size"],
+        "categorical_features": ["zip", "member", "region code"],
+        "group": None,
+    }
+    raw["behaviour"] = {}
+    data = parse_params(raw).data
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "size,zip,member,region code,late\n"
+        "1.5,00005,true,3,yes\n"
+        "2.0,00012,false,,no\n"
+        "3.5,00005,false,4,no\n",
+        encoding="utf-8",
+    )
+    features, _ = select_columns(read_table(path, text_columns(data)), data)
+    assert features["zip"].tolist() == ["00005", "00012", "00005"]
+    assert features["member"].tolist() == ["true", "false", "false"]
+    assert features["region code"].iloc[[0, 2]].tolist() == ["3", "4"]
+    assert pd.isna(features["region code"].iloc[1])
+    categorical = list(data.categorical_features)
+    (scored,) = read_chunks(path, data.feature_columns, categorical, chunk_size=10)
+    pd.testing.assert_frame_equal(
+        features[categorical].astype(object), scored[categorical].astype(object)
+    )

@@ -155,6 +155,43 @@ def test_positive_class_that_never_occurs_is_reported(
     )
 
 
+def test_infinite_numbers_are_reported_with_their_rows(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.copy()
+    frame.loc[[3, 7], "Crew Size"] = [np.inf, -np.inf]
+    report = validate_file(frame, data, tmp_path / "inf.csv")
+
+    assert not report.valid
+    (problem,) = report.problems
+    assert problem.column == "Crew Size" and "infinite values" in problem.message
+    assert sorted(problem.rows) == [3, 7]
+
+
+def test_a_third_class_with_a_positive_class_set_is_reported(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    """A label typed two ways would otherwise train a silent multiclass model."""
+    frame = good_frame.copy()
+    frame.loc[:4, TARGET] = "delayed "
+    report = validate_file(frame, data, tmp_path / "typo.csv")
+
+    assert not report.valid
+    (problem,) = report.problems
+    assert problem.column == TARGET and "more than two classes" in problem.message
+
+
+def test_an_unquoted_yes_as_positive_class_gets_a_hint(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.assign(**{TARGET: good_frame[TARGET].map({DELAYED: "yes"}).fillna("no")})
+    yes_unquoted = data.model_copy(update={"positive_class": True})  # what YAML makes of `yes`
+    report = validate_file(frame, yes_unquoted, tmp_path / "yes_no.csv")
+
+    assert not report.valid
+    assert 'write it in quotes, e.g. positive_class: "yes"' in report.problems[0].message
+
+
 def test_too_few_rows_is_a_table_problem(
     tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
 ) -> None:
