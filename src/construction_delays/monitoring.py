@@ -688,9 +688,9 @@ def _registered_profile(root: Path, model: str, run_id: str | None) -> dict[str,
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from construction_delays.tracking import tracking_uri
+    from construction_delays.tracking import use_store
 
-    mlflow.set_tracking_uri(tracking_uri(root))
+    use_store(root)
     with tempfile.TemporaryDirectory(prefix="mlops-monitor-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(

@@ -80,6 +80,8 @@ def register_challenger(params: Params, root: Path, run_info_path: Path) -> dict
             name,
             source=info["model_uri"],
             run_id=info["run_id"],
+            # A tracking server (unlike the SQLite store) rejects a models:/ source without it.
+            model_id=info.get("model_id") or logged_model_id(info["model_uri"]),
             tags={
                 k: v
                 for k, v in run.data.tags.items()
@@ -96,6 +98,14 @@ def register_challenger(params: Params, root: Path, run_info_path: Path) -> dict
         "created": created,
         "run_id": version.run_id,
     }
+
+
+def logged_model_id(model_uri: str) -> str | None:
+    """The logged-model id in ``models:/m-...`` (run records written before it was stored)."""
+    prefix = "models:/"
+    if model_uri.startswith(prefix) and "/" not in model_uri[len(prefix) :]:
+        return model_uri[len(prefix) :]
+    return None
 
 
 def same_model_versions(client: Any, name: str, run_tags: Mapping[str, str]) -> list[Any]:

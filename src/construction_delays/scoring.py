@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import queue
 import tempfile
 import threading
@@ -529,14 +528,15 @@ def _load_registered(
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from construction_delays.tracking import redact, tracking_uri
+    from construction_delays.tracking import redact, store_errors, use_store
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     name, alias, version = parse_registry_uri(uri)
-    store = tracking_uri(root)
-    mlflow.set_tracking_uri(store)
+    store = use_store(root)
     client = MlflowClient()
+    with store_errors(store):
+        # A store that cannot answer at all is not the same mistake as a model not found in it.
+        client.search_registered_models(max_results=1)
     try:
         found = (
             client.get_model_version_by_alias(name, alias)

@@ -8,8 +8,12 @@ code at a tracking server.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from construction_delays.config import Params
+from construction_delays.errors import ProjectError
 
 LOCAL_DB, LOCAL_ARTIFACTS = "mlflow.db", "mlartifacts"
 
@@ -39,17 +44,75 @@ def is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
 
+class TrackingStoreError(ProjectError, RuntimeError):
+    """The MLflow store cannot be used: server unreachable, database unreadable, access refused."""
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after MLflow's retries, when a tracking server does not answer."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as error:
+        raise TrackingStoreError(
+            f"MLflow tracking server {redact(uri)} is not reachable ({error.strerror or error});"
+            " start it, fix MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use the local"
+            f" store {LOCAL_DB}"
+        ) from None
+
+
+@contextmanager
+def store_errors(uri: str) -> Iterator[None]:
+    """Turn a store that cannot be read (corrupt SQLite file, refused login, server error) into one
+    line naming the store, instead of a traceback hundreds of lines long."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError, RequestException) as error:
+        message = getattr(error, "message", None) or str(error)
+        hint = (
+            f"; move {uri.removeprefix('sqlite:///')} aside to start a new store"
+            if isinstance(error, SQLAlchemyError) and uri.startswith("sqlite:///")
+            else ""
+        )
+        raise TrackingStoreError(
+            f"MLflow store {redact(uri)}: {message.strip().splitlines()[0]}{hint}"
+        ) from None
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines ("Waiting up to 300 seconds ...") say nothing a user acts on."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def use_store(root: Path) -> str:
+    """Point MLflow at the configured store (checked to answer) and return its URI."""
+    import mlflow
+
+    quiet_mlflow()
+    uri = tracking_uri(root)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def connect(root: Path, experiment: str) -> str:
     """Point MLflow at the configured store and return the experiment id (created if missing)."""
     import mlflow
 
-    uri = tracking_uri(root)
-    mlflow.set_tracking_uri(uri)
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    location = (root / LOCAL_ARTIFACTS).resolve().as_uri() if is_local(uri) else None
-    return mlflow.create_experiment(experiment, artifact_location=location)
+    uri = use_store(root)
+    with store_errors(uri):
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        location = (root / LOCAL_ARTIFACTS).resolve().as_uri() if is_local(uri) else None
+        return mlflow.create_experiment(experiment, artifact_location=location)
 
 
 def git_info(root: Path) -> dict[str, str]:
@@ -251,6 +314,7 @@ def log_pipeline_run(
             "experiment_id": experiment_id,
             "experiment": params.mlflow.experiment,
             "model_uri": logged.model_uri,
+            "model_id": logged.model_id,
             "best_model": best,
             "tracking_uri": redact(tracking_uri(root)),
             "git_commit": tags["git.commit"],
