@@ -147,13 +147,15 @@ def update_overlay(
 
 
 def git_commit(root: Path, paths: Iterable[Path], message: str) -> str:
-    """Commit exactly ``paths`` (other staged changes stay staged) and return the commit SHA."""
+    """Commit exactly ``paths`` (other staged changes stay staged) and return the commit SHA.
+    If the commit fails (a hook, no identity), ``paths`` are unstaged again."""
     relative = [str(p.relative_to(root)) for p in paths]
     for args in (["add", "--", *relative], ["commit", "-q", "-m", message, "--only", *relative]):
         result = subprocess.run(
             ["git", *args], cwd=root, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
+            subprocess.run(["git", "reset", "-q", "--", *relative], cwd=root, check=False)
             raise DeployError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}")
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
@@ -227,7 +229,7 @@ def rollback(
         for path, text in originals.items():
             path.write_text(text, encoding="utf-8")
         if outcome["changed"]:
-            undo_rollback(params, root, outcome["captured"])
+            undo_rollback(params, root, outcome)
         raise
     return outcome
 

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from construction_delays.tracking import connect
 CHALLENGER, CHAMPION, PREVIOUS = "challenger", "champion", "previous"
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 WAS_CHAMPION_TAG = "promotion.was_champion"
+# Set on the version a rollback moved @champion away from: main still builds that model until its
+# merge is reverted, and promoting it again on the next main run would silently undo the rollback.
+ROLLED_BACK_TAG = "promotion.rolled_back"
 CONTENT_TAGS = ("dvc.model_md5", "dvc.data_md5")
 PR_SUBJECT = re.compile(r"Merge pull request #(?P<a>\d+)|\(#(?P<b>\d+)\)\s*$")
 
@@ -409,6 +413,16 @@ def promote_challenger(
     if captured[CHAMPION] == captured[CHALLENGER]:
         fetch_card(client, challenger, inputs.card)
         return {**outcome, "champion": int(challenger.version), "reason": "already champion"}
+    rolled_back = challenger.tags.get(ROLLED_BACK_TAG)
+    if rolled_back:
+        return {
+            **outcome,
+            "champion": _int(captured[CHAMPION]),
+            "reason": (
+                f"v{challenger.version} was rolled back ({rolled_back}): revert its merge or train"
+                f" a new model; `mlops rollback --to {challenger.version}` returns to it on purpose"
+            ),
+        }
 
     champion = (
         None if captured[CHAMPION] is None else client.get_model_version(name, captured[CHAMPION])
@@ -521,7 +535,7 @@ def rollback_champion(params: Params, root: Path, to: int | None = None) -> dict
             f"{name}: no '{PREVIOUS}' alias; name the version to return to with --to N"
         )
     try:
-        client.get_model_version(name, target_version)
+        returning_to = client.get_model_version(name, target_version)
     except MlflowException:
         raise RegistryError(f"{name}: version {target_version} does not exist") from None
     outcome: dict[str, Any] = {
@@ -529,18 +543,38 @@ def rollback_champion(params: Params, root: Path, to: int | None = None) -> dict
         "from": int(captured[CHAMPION]),
         "champion": int(target_version),
         "captured": captured,
+        # The rollback tags as they were, for undo_rollback.
+        "captured_tags": {
+            captured[CHAMPION]: None,
+            target_version: returning_to.tags.get(ROLLED_BACK_TAG),
+        },
     }
     if target_version == captured[CHAMPION]:
         return {**outcome, "changed": False, "previous": _int(captured[PREVIOUS])}
     target = {CHAMPION: target_version, PREVIOUS: captured[CHAMPION]}
     set_aliases_atomically(client, name, target, captured)
     client.set_model_version_tag(name, target_version, WAS_CHAMPION_TAG, "true")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = f"champion until {when}, rolled back to v{target_version}"
+    _set_rollback_tags(client, name, {captured[CHAMPION]: note, target_version: None})
     return {**outcome, "changed": True, "previous": int(captured[CHAMPION])}
 
 
-def undo_rollback(params: Params, root: Path, captured: Mapping[str, str | None]) -> None:
-    """Restore the aliases a rollback captured (used when its deploy commit fails)."""
-    restore_aliases(_client(params, root), params.mlflow.registered_model, captured)
+def _set_rollback_tags(client: Any, name: str, tags: Mapping[str, str | None]) -> None:
+    """Tag versions as rolled back (a note) or not (None). Returning to a version is choosing it:
+    an earlier rollback of it no longer stands."""
+    for version, note in tags.items():
+        if note is not None:
+            client.set_model_version_tag(name, version, ROLLED_BACK_TAG, note)
+        elif client.get_model_version(name, version).tags.get(ROLLED_BACK_TAG) is not None:
+            client.delete_model_version_tag(name, version, ROLLED_BACK_TAG)
+
+
+def undo_rollback(params: Params, root: Path, outcome: Mapping[str, Any]) -> None:
+    """Put back the aliases and tags a rollback changed (used when its deploy commit fails)."""
+    client, name = _client(params, root), params.mlflow.registered_model
+    restore_aliases(client, name, outcome["captured"])
+    _set_rollback_tags(client, name, outcome["captured_tags"])
 
 
 def champion_version(params: Params, root: Path) -> int | None:

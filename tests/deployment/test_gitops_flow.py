@@ -25,6 +25,7 @@ from construction_delays.registry import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS,
+    ROLLED_BACK_TAG,
     capture_aliases,
     restore_aliases,
     set_aliases_atomically,
@@ -287,16 +288,57 @@ def test_rollback_returns_to_previous_in_one_commit(project: Project) -> None:
     ]
     for env in ("production", "staging"):
         assert overlay_value(project, env, "model-uri") == f"models:/{MODEL}/2"
+    assert "rolled back to v2" in rolled_back(project, "1")
+    assert rolled_back(project, "2") is None
+
+
+def rolled_back(project: Project, version: str) -> str | None:
+    return client(project).get_model_version(MODEL, version).tags.get(ROLLED_BACK_TAG)
+
+
+def test_main_does_not_promote_the_rolled_back_version_again(
+    project: Project, state: dict[str, Any]
+) -> None:
+    """Reverting the stump makes main build v1's model again: registering it points @challenger at
+    v1, which was champion before, but the rollback away from it stands."""
+    log = project.run("git", "log", "--format=%H %s").stdout.splitlines()
+    stump = next(line.split()[0] for line in log if line.endswith("A stump (#13)"))
+    project.run("git", "revert", "--no-edit", f"{stump}^..HEAD~1")  # the stump's two commits
+    project.run("dvc", "checkout", "-q")
+    run_main(project, state)
+    discard_local_changes(project)
+    assert aliases(project) == {CHAMPION: "2", CHALLENGER: "1", PREVIOUS: "1"}
+    output = " ".join(state["promote_output"].split())
+    assert "v1 stays @challenger: v1 was rolled back (champion until" in output
+    assert "`mlops rollback --to 1` returns to it on purpose" in output
+    assert outcome(project)["promoted"] is False
 
 
 def test_rollback_to_a_given_version(project: Project) -> None:
     result = make(project, "rollback", ROLLBACK_TO="1")
     assert "@champion v2 -> v1, @previous v2" in result.stdout + result.stderr
     assert overlay_value(project, "production", "model-version") == "1"
+    assert rolled_back(project, "1") is None  # chosen again: the earlier rollback no longer stands
+    assert "rolled back to v1" in rolled_back(project, "2")
     head = project.run("git", "rev-parse", "HEAD").stdout.strip()
     again = mlops(project, "rollback", "--to", "1")  # already there: no change, no commit
     assert "already is @champion and deployed" in again.stdout + again.stderr
     assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
+
+
+def test_a_rollback_whose_commit_fails_changes_nothing(project: Project) -> None:
+    hook = project.root / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'refused by a hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = (aliases(project), rolled_back(project, "1"), rolled_back(project, "2"))
+    overlays = project.run("git", "status", "--porcelain").stdout
+    try:
+        failed = mlops(project, "rollback", check=False)
+    finally:
+        hook.unlink()
+    assert failed.returncode != 0
+    assert (aliases(project), rolled_back(project, "1"), rolled_back(project, "2")) == before
+    assert project.run("git", "status", "--porcelain").stdout == overlays
 
 
 def test_rollback_refuses_unknown_versions_and_bad_input(project: Project) -> None:
