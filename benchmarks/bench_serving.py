@@ -43,6 +43,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 WORK = BENCH_DIR / ".work" / "serving"
@@ -281,8 +283,9 @@ def prepare() -> tuple[Any, Any, Path]:
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
-    (WORK / "params.yaml").write_text(text.replace("construction-delays-classifier", REGISTERED))
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw["mlflow"]["registered_model"] = REGISTERED
+    (WORK / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     params = load_params(WORK / "params.yaml")
     features, target = select_columns(generate(5000, seed=42), params.data)
     spec = ModelSpec(

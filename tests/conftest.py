@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import yaml
 from construction_delays.config import Params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
+# The project's names, read where they are defined (a generated project has its own, of any length).
+SLUG = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", "Makefile", "pipelines", "src")
 
 
@@ -140,26 +143,45 @@ def init_project(root: Path, params: dict[str, Any], data: pd.DataFrame | None =
     return project
 
 
+def describes_the_sample(raw: dict[str, Any]) -> bool:
+    """params.yaml is the bundled sample's classification task (this repository as shipped)."""
+    from construction_delays.sample_data import TARGET
+
+    data = raw["data"]
+    return (
+        bool(data.get("sample"))
+        and data.get("task", "classification") == "classification"
+        and data.get("target") == TARGET
+    )
+
+
 def classification_reference() -> dict[str, Any]:
-    """The classification setup the tests exercise: params.yaml as it is in this repository, or,
-    in a regression project generated from it, the sample's classification task in its place."""
+    """The classification setup the library tests exercise, on the bundled sample: params.yaml as it
+    is in this repository; in a project whose params.yaml describes something else (a regression
+    project generated from it, or the user's own data after `mlops data adopt`), the sample's
+    classification task in its place, with the rest of params.yaml (cv, split, report...) kept."""
     from construction_delays.sample_data import DELAYED, REGRESSION_TARGET, TARGET, generate
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    if raw["data"].get("task", "classification") == "classification":
+    if describes_the_sample(raw):
         return raw
     sample = generate(rows=20, seed=0)
     categorical = [
         c for c in sample.columns if not pd.api.types.is_numeric_dtype(sample[c]) and c != TARGET
     ]
     numeric = [c for c in sample.columns if c not in {*categorical, TARGET, REGRESSION_TARGET}]
-    raw["data"].update(
-        task="classification",
-        target=TARGET,
-        positive_class=DELAYED,
-        numeric_features=numeric,
-        categorical_features=categorical,
-    )
+    raw["data"] = {
+        "path": "data/construction_activities.csv",
+        "task": "classification",
+        "target": TARGET,
+        "positive_class": DELAYED,
+        "numeric_features": numeric,
+        "categorical_features": categorical,
+        "group": None,
+        "min_rows": 100,
+        "sample": {"rows": 5000, "seed": 42},
+    }
+    raw["split"] = {**raw.get("split", {}), "stratify": True}
     raw["models"] = {
         **small_zoo(),
         "random_forest": {
@@ -170,10 +192,12 @@ def classification_reference() -> dict[str, Any]:
     }
     raw["evaluate"] = {"metric": "f1"}
     raw["gates"] = {
+        **raw.get("gates", {}),
         "metrics": {"f1": 0.55, "roc_auc": 0.75},
         "max_regression": {"f1": 0.02, "roc_auc": 0.02},
         "data": {"min_rows": 1000, "max_missing_share": 0.1},
     }
+    raw["behaviour"] = {"min_lift": 0.05}  # the project's own checks name its own features
     raw["monitoring"] = {**raw.get("monitoring", {}), "max_metric_drop": {"f1": 0.05}}
     return raw
 
@@ -181,6 +205,9 @@ def classification_reference() -> dict[str, Any]:
 def reference_config() -> Params:
     """``classification_reference`` validated: what the unit tests build models and schemas from."""
     return parse_params(classification_reference())
+
+
+MODEL = classification_reference()["mlflow"]["registered_model"]
 
 
 def reference_params(rows: int = 600) -> dict[str, Any]:

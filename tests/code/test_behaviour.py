@@ -16,6 +16,7 @@ from construction_delays.evaluation import classification_metrics
 from construction_delays.gates import behaviour_gate
 from construction_delays.models import build_pipeline
 from construction_delays.sample_data import DELAYED, generate
+
 from tests.conftest import reference_config
 
 WEATHER, SLACK, REGION = "Weather Delay Days", "Project Schedules", "Site Region"

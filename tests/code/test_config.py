@@ -18,6 +18,7 @@ from construction_delays.config import (
     load_params,
     parse_params,
 )
+
 from tests.conftest import ROOT, classification_reference
 
 Mutation = Callable[[dict[str, Any]], None]

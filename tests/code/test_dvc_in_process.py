@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from construction_delays import dvc_in_process
+
 from tests.conftest import tool_env
 
 

@@ -16,6 +16,7 @@ from construction_delays.data import select_columns, split_frame
 from construction_delays.features import build_preprocessor
 from construction_delays.sample_data import generate
 from construction_delays.training import train_model
+
 from tests.conftest import reference_config
 
 NUMERIC = ["length", "weight"]

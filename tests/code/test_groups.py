@@ -17,6 +17,7 @@ from construction_delays.sample_data import generate
 from construction_delays.stages import load_groups, load_split
 from construction_delays.training import make_cv, train_model
 from construction_delays.validation import validate_frame
+
 from tests.conftest import reference_config, small_zoo
 
 GROUP = "Project ID"

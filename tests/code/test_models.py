@@ -14,6 +14,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from construction_delays.config import ConfigError, DataParams, ModelSpec, load_params
 from construction_delays.models import build_estimator, build_pipeline
 from construction_delays.sample_data import generate
+
 from tests.conftest import ROOT, reference_config
 
 

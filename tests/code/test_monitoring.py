@@ -19,6 +19,7 @@ from construction_delays.data import select_columns
 from construction_delays.models import build_pipeline
 from construction_delays.monitoring import CurrentData, MonitoringError
 from construction_delays.sample_data import generate
+
 from tests.conftest import reference_config
 
 PARAMS = reference_config()

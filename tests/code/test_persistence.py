@@ -27,6 +27,7 @@ from construction_delays.persistence import (
     save_model,
 )
 from construction_delays.sample_data import generate
+
 from tests.conftest import reference_config
 
 

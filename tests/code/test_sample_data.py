@@ -18,6 +18,7 @@ from construction_delays.sample_data import (
     generate,
     write_sample,
 )
+
 from tests.conftest import reference_config
 
 ROWS = 2000

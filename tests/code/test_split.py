@@ -9,6 +9,7 @@ import pytest
 from construction_delays.config import Params, parse_params
 from construction_delays.data import split_frame
 from construction_delays.sample_data import generate
+
 from tests.conftest import reference_config
 
 

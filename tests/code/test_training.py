@@ -16,6 +16,7 @@ from construction_delays.evaluation import cv_scorers, resolve_positive_label
 from construction_delays.models import build_pipeline
 from construction_delays.sample_data import generate
 from construction_delays.training import make_cv, refit, release_cv_workers, train_model
+
 from tests.conftest import reference_config
 
 

@@ -18,6 +18,7 @@ from construction_delays.validation import (
     ValidationReport,
     validate_frame,
 )
+
 from tests.conftest import reference_config
 
 

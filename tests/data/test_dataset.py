@@ -17,9 +17,15 @@ from construction_delays.config import Params, load_params
 from construction_delays.data import read_table
 from construction_delays.sample_data import write_sample
 from construction_delays.validation import build_schema, validate_frame
+
 from tests.conftest import ROOT, tool_env
 
 MAX_DUPLICATE_SHARE = 0.001
+# Your own data (`data.sample: null`, e.g. after `mlops data adopt`) has no generator to check.
+sample_only = pytest.mark.skipif(
+    load_params(ROOT / "params.yaml").data.sample is None,
+    reason="params.yaml data.sample is null: the data is your own, not the bundled generator's",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,8 @@ def data_file(params: Params, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if path.is_file():
         return path
     sample = params.data.sample
-    assert sample is not None, f"{path} is missing and params.yaml data.sample is null"
+    if sample is None:
+        pytest.skip(f"{params.data.path} is not here: `make data` (dvc pull) fetches it")
     target = tmp_path_factory.mktemp("data") / Path(params.data.path).name
     return write_sample(target, rows=sample.rows, seed=sample.seed)
 
@@ -58,10 +65,13 @@ def test_data_validates_against_the_schema(
 
 def test_target_values_are_as_expected(frame: pd.DataFrame, params: Params) -> None:
     target = frame[params.data.target]
+    assert target.notna().all()
     if params.data.task == "classification":
-        assert set(target.unique()) == {"Delayed", "On Schedule"}
-    else:  # the sample's regression target: days of overrun
-        assert target.notna().all() and (target >= 0).all()
+        if params.data.sample is not None:
+            assert set(target.unique()) == {"Delayed", "On Schedule"}
+        assert target.nunique() >= 2
+    elif params.data.sample is not None:  # the sample's regression target: days of overrun
+        assert (target >= 0).all()
 
 
 def test_few_duplicate_rows(frame: pd.DataFrame) -> None:
@@ -69,6 +79,7 @@ def test_few_duplicate_rows(frame: pd.DataFrame) -> None:
     assert duplicates <= MAX_DUPLICATE_SHARE * len(frame), f"{duplicates} duplicate rows"
 
 
+@sample_only
 def test_sample_params_reproduce_the_tracked_file(tmp_path: Path, params: Params) -> None:
     """data.dvc records exactly the bytes the sample generator writes from data.sample."""
     sample = params.data.sample
@@ -115,6 +126,7 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join(f"{result.stdout} {result.stderr}".split())
 
 
+@sample_only
 def test_data_pull_regenerates_the_sample_matching_data_dvc(tmp_path: Path, params: Params) -> None:
     repo = fresh_clone(tmp_path / "clone")
     data_path = repo / params.data.path
@@ -133,6 +145,7 @@ def test_data_pull_regenerates_the_sample_matching_data_dvc(tmp_path: Path, para
     assert json.loads(status.stdout or "{}") == {}
 
 
+@sample_only
 def test_data_pull_refuses_a_sample_that_does_not_match_data_dvc(tmp_path: Path) -> None:
     repo = fresh_clone(tmp_path / "clone")
     dvc_file = repo / "data.dvc"

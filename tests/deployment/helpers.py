@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from construction_delays.registry import capture_aliases
-from tests.conftest import ROOT, Project, init_project, tool_env
 
-MODEL = "construction-delays-classifier"
+from tests.conftest import MODEL as MODEL  # the tests of this folder import it from here
+from tests.conftest import ROOT, Project, init_project, tool_env
 
 
 def deploy_project(root: Path, params: dict[str, Any]) -> Project:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from construction_delays.deployment import base_images, check_base_images
+
 from tests.conftest import ROOT, tool_env
 
 DOCKERFILE = ROOT / "Dockerfile"

@@ -30,7 +30,8 @@ from construction_delays.registry import (
     restore_aliases,
     set_aliases_atomically,
 )
-from tests.conftest import ROOT, Project, reference_params
+
+from tests.conftest import ROOT, SLUG, Project, reference_params
 from tests.deployment.helpers import (
     MODEL,
     aliases,
@@ -123,7 +124,7 @@ def test_first_promotion_makes_a_champion_with_lineage_and_card(
     card = project.read("reports/model_card.md").decode()
     for heading in ("## Intended use", "## Data", "## Metrics", "## Gates", "## Limitations"):
         assert heading in card
-    assert "# Model card: construction-delays-classifier v1" in card
+    assert f"# Model card: {MODEL} v1" in card
     assert "| Delayed |" in card and "| On Schedule |" in card  # per class and class balance
     assert "| `Crew Size` | float64 |" in card
     assert "Verdict: **promoted to champion**" in card
@@ -361,7 +362,7 @@ def test_deploy_commits_an_overlay_once(project: Project) -> None:
     make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", IMAGE_TAG="sha-1234")
     assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
     # What the main workflow passes from build-image: the image pinned by name, tag and digest.
-    digest, name = f"sha256:{'c0' * 32}", "ghcr.io/acme/construction-delays"
+    digest, name = f"sha256:{'c0' * 32}", f"ghcr.io/acme/{SLUG}"
     image = {"IMAGE_TAG": "sha-5678", "IMAGE_DIGEST": digest, "IMAGE_NAME": name}
     make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", **image)
     assert (

@@ -19,13 +19,13 @@ from construction_delays.deployment import (
     set_marked_values,
     update_overlay,
 )
-from tests.conftest import ROOT
+
+from tests.conftest import MODEL, ROOT, SLUG
 from tests.deployment.kustomize import kustomize_command, render, render_minimal
 
 DEPLOY = ROOT / "deploy"
 ENVIRONMENTS = ("staging", "production")
 K8S_VERSION = "1.30.0"
-MODEL = "construction-delays-classifier"
 
 
 def validate(doc: dict[str, Any]) -> None:
@@ -55,7 +55,7 @@ def test_overlay_renders_to_valid_objects(env: str) -> None:
     assert {doc["kind"] for doc in docs} == {"Deployment", "Service", "ConfigMap"}
     for doc in docs:
         validate(doc)
-        assert doc["metadata"]["namespace"] == f"construction-delays-{env}"
+        assert doc["metadata"]["namespace"] == f"{SLUG}-{env}"
 
 
 def test_the_server_is_probed_bounded_and_locked_down() -> None:
@@ -114,7 +114,7 @@ def container_image(docs: list[dict[str, Any]]) -> str:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_deploy_pins_the_pushed_image_by_name_tag_and_digest(env: str, deploy_copy: Path) -> None:
-    name, digest = "ghcr.io/acme/construction-delays", f"sha256:{'ab' * 32}"
+    name, digest = f"ghcr.io/acme/{SLUG}", f"sha256:{'ab' * 32}"
     tag = "sha-0123456789abcdef0123456789abcdef01234567"
     overlay = deploy_copy / "deploy" / "overlays" / env
     outcome = deploy(deploy_copy, env, MODEL, 4, tag, image_digest=digest, image_name=name)
@@ -171,7 +171,7 @@ def test_deploy_edits_only_marked_values_and_keeps_comments(deploy_copy: Path) -
     assert len(changed) == 3 and all("# mlops:" in new for _, new in changed)
     assert read_marked_values(after) == {
         "model-version": "3",
-        "image-name": "ghcr.io/your-org/construction-delays",
+        "image-name": f"ghcr.io/your-org/{SLUG}",
         "image-tag": "0.1.0",
         "image-digest": "",
         "model-uri": f"models:/{MODEL}/3",

@@ -12,6 +12,7 @@ from typing import ClassVar
 import pytest
 
 from construction_delays.deployment import DeployError, smoke_test
+
 from tests.conftest import ROOT, run, tool_env
 
 PAYLOAD = json.loads((ROOT / "deploy" / "smoke" / "request.json").read_text(encoding="utf-8"))

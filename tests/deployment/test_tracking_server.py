@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from construction_delays.sample_data import DELAYED, ON_SCHEDULE, TARGET, generate
+
 from tests.conftest import Project, init_project, reference_params, tool_env
 from tests.deployment.helpers import MODEL, mlops
 from tests.serving.conftest import free_port

@@ -17,6 +17,7 @@ import yaml
 from sklearn.datasets import load_diabetes, load_wine
 
 from construction_delays.model_zoos import MODEL_ZOOS
+
 from tests.conftest import Project
 
 pytestmark = pytest.mark.slow

@@ -10,12 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import MODEL, Project
 
 pytestmark = pytest.mark.slow
 
 DATA = "data/construction_activities.csv"
-REGISTERED = "construction-delays-classifier"
+REGISTERED = MODEL
 
 
 def state(project: Project) -> dict[str, Any]:

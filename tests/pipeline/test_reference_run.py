@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, Project
+from tests.conftest import MODEL, ROOT, Project
 from tests.workflows.steps import commands, run_steps
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_run_writes_metrics_plots_and_registers_challenger(trained_project: Proj
         assert trained_project.read(f"reports/figures/{name}.png").startswith(b"\x89PNG"), name
 
     client = registry_client(trained_project)
-    version = client.get_model_version_by_alias("construction-delays-classifier", "challenger")
+    version = client.get_model_version_by_alias(MODEL, "challenger")
     run = client.get_run(version.run_id)
     head = trained_project.run("git", "rev-parse", "HEAD~1").stdout.strip()
     assert run.data.tags["git.commit"] == head
@@ -60,7 +60,7 @@ def test_registered_model_loads_and_predicts(trained_project: Project) -> None:
     import mlflow.pyfunc
 
     mlflow.set_tracking_uri(f"sqlite:///{trained_project.root / 'mlflow.db'}")
-    model = mlflow.pyfunc.load_model("models:/construction-delays-classifier@challenger")
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@challenger")
     rows = pd.read_parquet(trained_project.root / "outputs/split/test.parquet").head(5)
     predictions = model.predict(rows.drop(columns=["Schedule Adherence"]))
     assert set(predictions) <= {"Delayed", "On Schedule"}
@@ -73,9 +73,7 @@ def test_second_run_changes_nothing(trained_project: Project) -> None:
     assert "already registered" in result.stderr
     assert "differ from the last commit" not in result.stdout + result.stderr  # all committed
     assert trained_project.read("reports/metrics.json") == before
-    versions = registry_client(trained_project).search_model_versions(
-        "name = 'construction-delays-classifier'"
-    )
+    versions = registry_client(trained_project).search_model_versions(f"name = '{MODEL}'")
     assert len(versions) == 1
 
 
@@ -105,7 +103,7 @@ def test_reference_profile_is_committed_and_logged_with_the_model(trained_projec
     assert tracked.strip() == "reports/reference_profile.json"  # in git, next to the metrics
 
     client = registry_client(trained_project)
-    version = client.get_model_version_by_alias("construction-delays-classifier", "challenger")
+    version = client.get_model_version_by_alias(MODEL, "challenger")
     logged = {a.path for a in client.list_artifacts(version.run_id, "reports")}
     assert "reports/reference_profile.json" in logged
 
@@ -148,13 +146,13 @@ def test_monitor_uses_the_registered_versions_own_profile(trained_project: Proje
         "--input",
         like,
         "--model",
-        "models:/construction-delays-classifier@challenger",
+        f"models:/{MODEL}@challenger",
         "--out",
         "monitoring/registry",
     )
     report = json.loads(trained_project.read("monitoring/registry/drift.json"))
     assert report["reference"]["profile"].startswith(
-        "models:/construction-delays-classifier@challenger (version 1, run "
+        f"models:/{MODEL}@challenger (version 1, run "
     ), result.stdout
     assert any(c["group"] == "prediction" for c in report["checks"])
 

@@ -25,6 +25,7 @@ from construction_delays.data import select_columns
 from construction_delays.models import build_pipeline
 from construction_delays.persistence import save_model
 from construction_delays.sample_data import generate
+
 from tests.conftest import classification_reference, reference_config, tool_env
 
 REGISTERED = "serving-test-model"
@@ -93,10 +94,9 @@ def register_model(model: Any, features: pd.DataFrame, root: Path) -> tuple[str,
 def local_project(tmp_path_factory: pytest.TempPathFactory) -> ServingProject:
     """params.yaml (registered model renamed) and the trained model as a skops file; no MLflow."""
     root = tmp_path_factory.mktemp("serving")
-    params = yaml.safe_dump(classification_reference(), sort_keys=False)
-    (root / "params.yaml").write_text(
-        params.replace("construction-delays-classifier", REGISTERED), encoding="utf-8"
-    )
+    params = classification_reference()
+    params["mlflow"]["registered_model"] = REGISTERED
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     model, features, _ = train_small_model()
     model_file = save_model(model, root / "outputs" / "models" / "random_forest" / "model.skops")
     uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from construction_delays import monitoring
 from construction_delays.sample_data import generate
+
 from tests.conftest import reference_config
 from tests.serving.conftest import Server, ServingProject, records_of
 

@@ -23,6 +23,7 @@ from construction_delays.scoring import (
     probe_columns,
     score_file,
 )
+
 from tests.conftest import reference_config
 from tests.serving.conftest import ServingProject, records_of
 

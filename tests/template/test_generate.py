@@ -17,6 +17,7 @@ from cookiecutter.exceptions import FailedHookException
 
 from construction_delays.config import parse_params
 from construction_delays.sample_data import write_sample
+
 from tests.conftest import ROOT, tool_env
 from tests.template.conftest import Render, copy_template, generator, git, tracked
 

@@ -13,6 +13,9 @@ import yaml
 
 from construction_delays import sample_data
 from construction_delays.config import parse_params
+from construction_delays.model_zoos import MODEL_ZOOS
+
+from tests.code.test_adopt import top_level_block
 from tests.conftest import ROOT
 from tests.template.conftest import generator, tracked
 
@@ -217,6 +220,13 @@ def test_exclusions(path: str, excluded: bool) -> None:
 
 
 # --- file edits -------------------------------------------------------------------------------
+
+
+def test_params_yaml_ships_the_default_zoo_of_its_task() -> None:
+    # The hook that generates a regression project and `adopt` both take the zoo from MODEL_ZOOS.
+    text = (ROOT / "params.yaml").read_text()
+    task = yaml.safe_load(text)["data"].get("task", "classification")
+    assert top_level_block(text, "models") == MODEL_ZOOS[task]
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
