@@ -68,11 +68,13 @@ def test_without_enough_groups_the_split_and_the_folds_say_which_setting_to_chan
     with pytest.raises(DataError, match=r"data\.group 'Project ID' has 1 group"):
         split_frame(one_group, params.data, params.split, seed=42)
 
-    few = grouped_frame(rows=200, groups=4)
+    folds = params.cv.folds  # as the project configures it
+    few = grouped_frame(rows=200, groups=folds - 1)
     features, target = few[params.data.feature_columns], few[params.data.target]
     name = next(iter(params.enabled_models))
     with pytest.raises(
-        ValueError, match=r"has 4 groups in the training split, fewer than cv\.folds=5"
+        ValueError,
+        match=rf"has {folds - 1} groups in the training split, fewer than cv\.folds={folds}",
     ):
         train_model(name, params, features, target, groups=few[GROUP])
     with pytest.raises(ValueError, match="no groups were given"):

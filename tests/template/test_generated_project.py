@@ -1,5 +1,6 @@
 """A generated project stands on its own: in its directory, the README's commands set up its
-environment (uv, from the shared cache), pass its fast tests and run its pipeline."""
+environment (uv, from the shared cache), pass its lint and fast tests, run its pipeline, and still
+pass its fast tests once it has adopted its own data."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ import pytest
 import yaml
 
 from tests.conftest import small_zoo
+from tests.pipeline.test_adopt_data import wine_export
 from tests.template.conftest import GIT_IDENTITY, Render
 
 pytestmark = pytest.mark.slow
 
 
-def make(project: Path, target: str) -> subprocess.CompletedProcess[str]:
-    """`make TARGET` in ``project`` as a person would run it: its own uv environment."""
+def make(project: Path, target: str, *variables: str) -> subprocess.CompletedProcess[str]:
+    """`make TARGET [NAME=value...]` in ``project`` as a person would run it: its own uv
+    environment."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -29,7 +32,7 @@ def make(project: Path, target: str) -> subprocess.CompletedProcess[str]:
     }
     env.update(GIT_IDENTITY)
     uv = shutil.which("uv")  # CI's setup-uv puts it on PATH; else the Makefile installs one
-    args = ["make", "--no-print-directory", target, *([f"UV={uv}"] if uv else [])]
+    args = ["make", "--no-print-directory", target, *variables, *([f"UV={uv}"] if uv else [])]
     return subprocess.run(args, cwd=project, env=env, text=True, capture_output=True, check=False)
 
 
@@ -51,15 +54,28 @@ def assert_ran(project: Path, registered: str, metric: str) -> None:
 
 def test_classification_project_passes_its_fast_tests_and_runs(render: Render) -> None:
     started = time.monotonic()
-    project = render(project_name="Schedule Watch", module_name="watch")
+    # A long name, and a module that sorts after "tests": formatting and import order still hold.
+    project = render(
+        project_name="Schedule Watch for Long Programmes of Works", module_name="watch"
+    )
+    model = "schedule-watch-for-long-programmes-of-works-classifier"
 
+    lint = make(project, "lint")
+    assert lint.returncode == 0, lint.stdout[-4000:] + lint.stderr[-4000:]
     tests = make(project, "test-fast")
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-4000:]
-    quick_params(project, "classification")  # after the tests: they check the shipped params
+    quick_params(project, "classification")
     run = make(project, "run")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "schedule-watch-classifier version 1 @challenger" in " ".join(run.stderr.split())
-    assert_ran(project, "schedule-watch-classifier", "f1")
+    assert f"{model} version 1 @challenger" in " ".join(run.stderr.split())
+    assert_ran(project, model, "f1")
+
+    # The team brings its own data: the unit tests test the library on the sample, not on it.
+    wine = wine_export(project.parent / "wine.csv")
+    adopt = make(project, "adopt", f"ADOPT_FILE={wine}", "ADOPT_TARGET=cultivar")
+    assert adopt.returncode == 0, adopt.stdout[-4000:] + adopt.stderr[-4000:]
+    again = make(project, "test-fast")
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
     print(f"classification project: {time.monotonic() - started:.0f}s")
 
 
