@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 import math
 import re
 import shutil
@@ -40,6 +41,8 @@ Role = Literal["numeric", "categorical", "excluded", "group"]
 FEATURE_ROLES = ("numeric", "categorical")
 
 DATA_DIR = "data"
+SMOKE_REQUEST = Path("deploy/smoke/request.json")  # what `mlops smoke` POSTs to a deployment
+SMOKE_ROWS = 2
 MAX_CATEGORIES = 50
 # A numeric target with at most this many distinct whole-number values is read as class labels.
 MAX_CLASS_LABELS = 20
@@ -83,6 +86,7 @@ class AdoptionPlan:
     params_text: str
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    smoke_records: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- reading the data -------------------------------------------------------------------------
@@ -472,6 +476,7 @@ def plan_adoption(
     report = validate_frame(frame, params.data, source)
     if not report.valid:
         raise DataValidationError(report)
+    smoke = smoke_records(frame, params.data.numeric_features, params.data.categorical_features)
     return AdoptionPlan(
         source=source,
         data_path=data_path,
@@ -485,7 +490,30 @@ def plan_adoption(
         params_text=new_text,
         changes=changes,
         warnings=warnings,
+        smoke_records=smoke,
     )
+
+
+def smoke_records(
+    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], rows: int = SMOKE_ROWS
+) -> list[dict[str, Any]]:
+    """A few rows of the features as a JSON request body: complete rows first; missing values as
+    null, categories as the text a client sends."""
+    features = frame[[*numeric, *categorical]]
+    complete = features.dropna()
+    chosen = (complete if len(complete) >= rows else features).head(rows)
+    records = []
+    for _, row in chosen.iterrows():
+        record: dict[str, Any] = {}
+        for column, value in row.items():
+            if pd.isna(value):
+                record[str(column)] = None
+            elif column in categorical:
+                record[str(column)] = str(plain_value(value))
+            else:
+                record[str(column)] = plain_value(value)
+        records.append(record)
+    return records
 
 
 def _check_options(
@@ -609,7 +637,16 @@ def apply_adoption(
     temporary.write_text(plan.params_text, encoding="utf-8")
     temporary.replace(params_file)
     done.append(f"updated {params_file.name}")
-    to_commit = params_file.name
+    to_commit = [params_file.name]
+    smoke = root / SMOKE_REQUEST
+    if smoke.is_file() and plan.smoke_records:
+        body = json.dumps({"records": plan.smoke_records}, indent=2, ensure_ascii=False)
+        smoke.write_text(body + "\n", encoding="utf-8")
+        done.append(
+            f"wrote {SMOKE_REQUEST.as_posix()}: {len(plan.smoke_records)} rows of your features,"
+            " the request the deployment smoke test sends"
+        )
+        to_commit.append(SMOKE_REQUEST.as_posix())
     tracked = tracking_output(root, Path(plan.data_path))
     if tracked is None:
         first_step = (
@@ -619,8 +656,12 @@ def apply_adoption(
         dvc_file, output = tracked
         dvc("add", "--quiet", output.as_posix())
         done.append(f"recorded {output.as_posix()} in {dvc_file.name}")
-        to_commit += f" and {dvc_file.name}"
+        to_commit.append(dvc_file.name)
         first_step = ""
+    has_remote = bool(dvc("remote", "list", capture=True).stdout.strip())
+    push = "`dvc push`" if has_remote else "set a DVC remote (`dvc remote add -d ...`), `dvc push`"
     return done, (
-        f"{first_step}`mlops check`, `mlops run`, then commit {to_commit} (`git diff` shows the change)"
+        f"{first_step}`mlops check`, `mlops run`, then commit {', '.join(to_commit)}, dvc.lock"
+        f" and reports/ (the pull request checks they are what the run writes); {push}: CI"
+        " and your team pull the data from there"
     )

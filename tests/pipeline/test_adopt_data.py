@@ -16,9 +16,11 @@ import pytest
 import yaml
 from sklearn.datasets import load_diabetes, load_wine
 
+from construction_delays.config import parse_params
 from construction_delays.model_zoos import MODEL_ZOOS
+from construction_delays.scoring import columns_from_records, load_scorer
 
-from tests.conftest import Project
+from tests.conftest import ROOT, Project
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +47,9 @@ def test_adopting_a_multiclass_export_then_running_the_pipeline(make_project, tm
     project = make_project()
     sample = project.params["data"]["path"]
     export = wine_export(tmp_path / "wine export.csv")
+    smoke = project.root / "deploy" / "smoke" / "request.json"
+    smoke.parent.mkdir(parents=True)
+    shutil.copy2(ROOT / "deploy" / "smoke" / "request.json", smoke)
 
     result = project.mlops("data", "adopt", str(export), "--target", "cultivar", "--drop", "ash")
 
@@ -63,6 +68,12 @@ def test_adopting_a_multiclass_export_then_running_the_pipeline(make_project, tm
         assert reason in result.stdout + result.stderr
     # data.dvc records exactly the new file: DVC sees nothing to commit.
     assert "up to date" in project.run("dvc", "status", "data.dvc").stdout
+    output = " ".join((result.stdout + result.stderr).split())
+    assert (
+        "then commit params.yaml, deploy/smoke/request.json, data.dvc, dvc.lock and reports/"
+        in output
+    )
+    assert "set a DVC remote (`dvc remote add -d ...`), `dvc push`" in output
 
     project.mlops("check")
     project.mlops("run")
@@ -70,6 +81,17 @@ def test_adopting_a_multiclass_export_then_running_the_pipeline(make_project, tm
     assert metrics["test"]["f1"] > 0.8
     confusion = json.loads(project.read("reports/plots/confusion_matrix.json"))
     assert {row["actual"] for row in confusion} == {"barolo", "grignolino", "barbera"}
+
+    # The deployment smoke test's request now holds rows of the new features, and the model takes it.
+    records = json.loads(smoke.read_text())["records"]
+    assert len(records) == 2 and set(records[0]) == set(data["numeric_features"]) | {"alcohol band"}
+    scorer = load_scorer(
+        str(project.root / "outputs" / "models" / metrics["best_model"]),
+        project.root,
+        parse_params(project.params),
+    )
+    predicted = scorer.predictor.predict(columns_from_records(records, scorer.schema))
+    assert set(predicted.labels) <= {"barolo", "grignolino", "barbera"}
 
 
 def test_a_numeric_target_switches_the_project_to_regression(make_project, tmp_path) -> None:
