@@ -15,6 +15,7 @@ import importlib.util
 import json
 import keyword
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -57,32 +58,40 @@ CRUFT_FILE = ".cruft.json"
 PLACEHOLDER = ".cookiecutter-placeholder"  # the one file cookiecutter itself renders
 FALLBACK_EMAIL = "noreply@example.invalid"
 
-# Module names that would shadow what the project imports, or its own top-level folders.
+# Import names of locked packages that differ from their distribution names (every distribution
+# name in uv.lock is reserved as well: see locked_names), and the project's own top-level folders.
+# tests/template checks this list against the installed environment.
 RESERVED_MODULES = frozenset(
     {
+        "antlr4",
+        "attr",
         "benchmarks",
-        "dvc",
-        "fastapi",
+        "databricks",
+        "dateutil",
+        "dotenv",
+        "flufl",
+        "git",
+        "google",
+        "graphql",
         "hooks",
-        "matplotlib",
-        "mlflow",
-        "numpy",
-        "orjson",
-        "pandas",
-        "pandera",
+        "hydra",
+        "markdown_it",
+        "mpl_toolkits",
+        "opentelemetry",
         "pipelines",
-        "prometheus_client",
-        "pydantic",
-        "pytest",
-        "rich",
-        "scipy",
+        "public",
+        "py",
+        "pydevd_plugins",
+        "pylab",
+        "rpds",
+        "ruamel",
         "sklearn",
-        "skops",
+        "slugify",
         "src",
         "tests",
-        "typer",
-        "uvicorn",
+        "validate",
         "yaml",
+        "zc",
     }
 )
 
@@ -166,6 +175,19 @@ def _stdlib_modules() -> frozenset[str]:
     return found | {"test"}  # the stdlib's own test package is not in stdlib_module_names
 
 
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def locked_names() -> frozenset[str]:
+    """Distribution names pinned in the template's uv.lock (normalised: 'scikit-learn' ->
+    'scikit_learn'), but the template's own: a project or module of one of these names would
+    shadow a dependency, or make uv refuse to lock a project that depends on itself."""
+    lock = Path(__file__).resolve().parents[1] / "uv.lock"
+    names = re.findall(r'^name = "([^"]+)"$', lock.read_text(encoding="utf-8"), re.MULTILINE)
+    return frozenset(_normalise(name) for name in names) - {_normalise(TEMPLATE_SLUG)}
+
+
 def _single_line(name: str, value: str, problems: list[str], required: bool = True) -> None:
     if required and not value.strip():
         problems.append(f"{name}: must not be empty")
@@ -200,10 +222,16 @@ def validate(context: Mapping[str, object]) -> Answers:
     for name in names:
         _single_line(name, values[name], problems, required=name not in _OPTIONAL)
 
+    locked = locked_names()
     if not SLUG.match(values["project_slug"]):
         problems.append(
             f"project_slug: {values['project_slug']!r} must be lowercase letters and digits in "
             "words joined by single hyphens, starting with a letter (e.g. delay-forecast)"
+        )
+    elif _normalise(values["project_slug"]) in locked:
+        problems.append(
+            f"project_slug: {values['project_slug']!r} is the name of a package the project"
+            " depends on (uv.lock); choose another"
         )
     module = values["module_name"]
     if not MODULE.match(module) or not module.isidentifier():
@@ -215,7 +243,7 @@ def validate(context: Mapping[str, object]) -> Answers:
         problems.append(f"module_name: {module!r} is a Python keyword")
     elif module in _stdlib_modules():
         problems.append(f"module_name: {module!r} would shadow the standard library module")
-    elif module in RESERVED_MODULES:
+    elif module in RESERVED_MODULES or module in locked:
         problems.append(f"module_name: {module!r} would shadow a dependency or project folder")
     if values["author_email"] and not EMAIL.match(values["author_email"]):
         problems.append(f"author_email: {values['author_email']!r} is not an e-mail address")
@@ -745,8 +773,8 @@ def post_generate(
         )
     if not answers.uses_sample_target:
         warnings.append(
-            f"target {answers.target_column!r} is not the sample's {answers.task_type} target: put "
-            f"your data at {answers.data_path} and edit `data:` in params.yaml before `make run`"
+            f"target {answers.target_column!r} is not the sample's {answers.task_type} target:"
+            " `make adopt` (below) points the project at your table before the first `make run`"
         )
     failed = initial_commit(project, answers)
     if failed:
@@ -763,10 +791,18 @@ def next_steps(answers: Answers, project: Path) -> str:
         if answers.mlflow_tracking_uri
         else ""
     )
+    adopt = (
+        f"make adopt ADOPT_FILE=<your table.csv> ADOPT_TARGET={shlex.quote(answers.target_column)}"
+    )
+    first = (
+        f"  cd {project.name} && make run && make test\n"
+        "Your own table instead of the sample: make adopt ADOPT_FILE=<file> ADOPT_TARGET=<column>\n"
+        if answers.uses_sample_target
+        else f"  cd {project.name} && {adopt} && make run && make test\n"
+    )
     return (
         f"\nCreated {project}\n"
-        f"  cd {project.name} && make run && make test\n"
-        "Your own table instead of the sample: uv run mlops data adopt <file> --target <column>\n"
+        f"{first}"
         "Then create an empty GitHub repository and push main:\n"
         f"  git remote add origin git@github.com:<owner>/{answers.project_slug}.git && "
         "git push -u origin main\n"

@@ -140,6 +140,10 @@ def test_good_answers_pass() -> None:
         ("module_name", "json", "standard library"),
         ("module_name", "mlflow", "shadow a dependency"),
         ("module_name", "tests", "shadow a dependency"),
+        ("module_name", "git", "shadow a dependency"),  # GitPython's import name
+        ("module_name", "arrow", "shadow a dependency"),  # a distribution in uv.lock
+        ("project_slug", "arrow", "a package the project depends on"),
+        ("project_slug", "scikit-learn", "a package the project depends on"),
         ("project_name", "", "must not be empty"),
         ("description", "two\nlines", "single line"),
         ("author_name", " padded", "leading/trailing"),
@@ -164,6 +168,23 @@ def test_bad_answer_is_rejected_with_its_field(field: str, value: str, message: 
         answers(**{field: value})
     assert field in str(error.value)
     assert message in str(error.value)
+
+
+def test_every_import_name_of_a_locked_package_is_reserved() -> None:
+    """RESERVED_MODULES lists the import names that are not distribution names of uv.lock: the
+    environment these tests run in is that lock's, so a new dependency shows up here."""
+    from importlib.metadata import packages_distributions
+
+    locked = generator.locked_names()
+    missing = sorted(
+        module
+        for module, distributions in packages_distributions().items()
+        if generator.MODULE.match(module)
+        and any(generator._normalise(d) in locked for d in distributions)
+        and module not in locked
+        and module not in generator.RESERVED_MODULES
+    )
+    assert not missing, f"add to RESERVED_MODULES in hooks/_project_generator.py: {missing}"
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -389,3 +410,14 @@ def test_cruft_state_keeps_answers_and_drops_cookiecutter_internals() -> None:
         "_commit": "a" * 40,
     }
     json.dumps(state)
+
+
+def test_next_steps_adopt_the_team_s_table_when_the_target_is_not_the_sample_s() -> None:
+    sample = generator.next_steps(answers(), Path("/tmp/delay-forecast"))
+    assert "  cd delay-forecast && make run && make test\n" in sample
+    custom = generator.next_steps(answers(target_column="Finished Late"), Path("/tmp/df"))
+    # `make run` first would regenerate the sample, which has no 'Finished Late' column.
+    assert (
+        "  cd df && make adopt ADOPT_FILE=<your table.csv> ADOPT_TARGET='Finished Late'"
+        " && make run && make test\n" in custom
+    )
