@@ -222,10 +222,26 @@ def run(
             "the pipeline failed (see the stage output above); the last good outputs are kept"
         )
     if register_model:
+        relog_for_this_store(Path.cwd())
         register(params_file)
     summary()
     if params.gates.committed_results:
         hint_uncommitted_results(Path.cwd())
+
+
+def relog_for_this_store(root: Path) -> None:
+    """The store is not a DVC input, so after MLFLOW_TRACKING_URI changes `log_run` stays cached
+    and its run lives in the other store: log it again (nothing retrains; seconds)."""
+    from construction_delays.files import read_json
+    from construction_delays.tracking import redact, tracking_uri
+
+    if not (root / RUN_INFO).is_file():
+        return
+    logged_to = read_json(root / RUN_INFO).get("tracking_uri")
+    current = redact(tracking_uri(root))
+    if logged_to != current:
+        console.print(f"the last run was logged to {logged_to}: logging it to {current} too")
+        dvc("repro", "--force", "--single-item", "log_run")
 
 
 def hint_uncommitted_results(root: Path) -> None:

@@ -66,7 +66,7 @@ def register_challenger(params: Params, root: Path, run_info_path: Path) -> dict
     except MlflowException:
         raise RegistryError(
             f"{run_info_path}: run {info['run_id']} is not in the tracking store {info['tracking_uri']};"
-            " re-log it with `dvc repro --force log_run`"
+            " log it there with `dvc repro --force --single-item log_run` (nothing retrains)"
         ) from None
     try:
         client.get_registered_model(name)

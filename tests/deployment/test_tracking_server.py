@@ -171,3 +171,18 @@ def test_a_corrupt_local_store_is_one_line(server_project: Project, tmp_path: Pa
     assert "file is not a database" in output
     assert "Traceback" not in output
     assert len(output) < 400
+
+
+def test_back_on_the_local_store_the_cached_run_is_logged_there(server_project: Project) -> None:
+    """The store is not a DVC input: `mlops run` notices the run record names another store and
+    logs the cached run again (nothing retrains), so register finds it."""
+    result = mlops(server_project, "run")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "the last run was logged to http://127.0.0.1:" in output
+    assert "Running stage 'train@" not in output
+    info = json.loads(server_project.read("reports/mlflow_run.json"))
+    assert info["tracking_uri"].startswith("sqlite:///")
+    from mlflow import MlflowClient
+
+    local = MlflowClient(tracking_uri=info["tracking_uri"])
+    assert local.get_model_version_by_alias(MODEL, "challenger").run_id == info["run_id"]
