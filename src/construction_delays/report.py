@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from construction_delays.config import LOWER_IS_BETTER, Params
+from construction_delays.errors import ProjectError
 from construction_delays.gates import (
     GateResult,
     ScoredProblem,
@@ -438,10 +439,31 @@ def _workflow_run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
+class ReportError(ProjectError, ValueError):
+    pass
+
+
+def check_base_ref(root: Path, base_ref: str) -> None:
+    """A ref git does not know would read as "no metrics on it": a first model, every gate against
+    the base passing. Outside a git repository there is nothing to compare, which is allowed."""
+
+    def git(*args: str) -> int:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=False).returncode
+
+    if git("rev-parse", "--git-dir") != 0:
+        return
+    if git("rev-parse", "--verify", "--quiet", f"{base_ref}^{{commit}}") != 0:
+        raise ReportError(
+            f"--base {base_ref}: not a commit in this repository; fetch it first (in CI: checkout"
+            " with fetch-depth: 0, then `git branch main origin/main`) or name another (BASE=...)"
+        )
+
+
 def build_report(
     root: Path, params: Params, base_ref: str, with_champion: bool = True
 ) -> tuple[str, list[GateResult]]:
     """Return (markdown, gate results) for the working tree against ``base_ref``."""
+    check_base_ref(root, base_ref)
     current, base = load_snapshot(root, None), load_snapshot(root, base_ref)
     if not current.metrics:
         raise FileNotFoundError(

@@ -188,3 +188,11 @@ def test_pr_that_adopts_a_dataset_with_another_target_is_not_gated_against_main(
     assert codes["gates"] == 0  # the data gates and the validation still ran, and pass
     assert {"data rows", "data validation"} <= set(gates)
     assert "| `data.target` | Schedule Adherence | cultivar |" in report
+
+
+def test_an_unknown_base_is_an_error_not_a_first_model(repo: Project) -> None:
+    for command in ("gates", "report"):
+        result = repo.mlops(command, "--base", "mian", check=False)
+        output = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode == 2, output
+        assert "--base mian: not a commit in this repository" in output
