@@ -435,12 +435,17 @@ def deploy(
 ) -> None:
     """Point deploy/overlays/ENV at a model version (and image); optionally commit it."""
     from construction_delays.deployment import deploy as deploy_overlay
-    from construction_delays.registry import champion_version
+    from construction_delays.registry import champion_version, verify_version
 
     params = load_params(params_file)
     version = model_version or champion_version(params, Path.cwd())
     if version is None:
         raise CommandError("no --model-version given and the registry has no @champion")
+    if model_version is not None and not verify_version(params, Path.cwd(), model_version):
+        console.print(
+            f"[yellow]![/] {params.mlflow.registered_model} is not in this registry: version"
+            f" {model_version} not checked"
+        )
     outcome = deploy_overlay(
         Path.cwd(),
         env,

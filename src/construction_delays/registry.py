@@ -577,6 +577,28 @@ def undo_rollback(params: Params, root: Path, outcome: Mapping[str, Any]) -> Non
     _set_rollback_tags(client, name, outcome["captured_tags"])
 
 
+def verify_version(params: Params, root: Path, version: int) -> bool:
+    """Fail if the registry holds the model but not ``version`` (a typo would deploy a model that
+    does not exist). Returns False when the store does not hold the model at all (a CI job's fresh
+    local store), where nothing can be checked."""
+    from mlflow.exceptions import MlflowException
+
+    client, name = _client(params, root), params.mlflow.registered_model
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException:
+        found = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+        known = f"versions {found[0]}-{found[-1]}" if found else "no versions"
+        raise RegistryError(
+            f"{name}: version {version} does not exist (the registry has {known})"
+        ) from None
+    return True
+
+
 def champion_version(params: Params, root: Path) -> int | None:
     """The version ``champion`` points at, or None."""
     found = version_by_alias(_client(params, root), params.mlflow.registered_model, CHAMPION)

@@ -342,7 +342,7 @@ def test_a_rollback_whose_commit_fails_changes_nothing(project: Project) -> None
     assert project.run("git", "status", "--porcelain").stdout == overlays
 
 
-def test_rollback_refuses_unknown_versions_and_bad_input(project: Project) -> None:
+def test_rollback_and_deploy_refuse_unknown_versions_and_bad_input(project: Project) -> None:
     before = aliases(project)
     missing = mlops(project, "rollback", "--to", "42", check=False)
     assert (
@@ -351,6 +351,13 @@ def test_rollback_refuses_unknown_versions_and_bad_input(project: Project) -> No
     bad = mlops(project, "rollback", env={"ROLLBACK_TO": "2; echo pwned"}, check=False)
     assert bad.returncode == 2 and "Invalid value for '--to'" in bad.stdout + bad.stderr
     assert aliases(project) == before
+    head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    typo = mlops(
+        project, "deploy", "--env", "staging", "--model-version", "99", "--commit", check=False
+    )
+    assert typo.returncode == 2
+    assert "version 99 does not exist (the registry has versions 1-3)" in typo.stdout + typo.stderr
+    assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
 
 
 def test_deploy_commits_an_overlay_once(project: Project) -> None:
