@@ -88,11 +88,14 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
             "(check data.path in params.yaml)"
         )
     has_remote = bool(dvc("remote", "list", capture=True).stdout.strip())
+    pull_problem = ""
     if has_remote:
         pulled = dvc("pull", dvc_file.name, check=False, capture=True)
         if pulled.returncode == 0 and data_path.is_file():
             return f"{data_path}: pulled from the DVC remote"
-        # A new project's remote is empty until its first `dvc push`: fall through to the sample.
+        # A new project's remote is empty until its first `dvc push`: fall through to the sample,
+        # but say what the pull said (missing credentials look the same from here).
+        pull_problem = f" (`dvc pull` failed: {_last_line(pulled)})"
     if (
         dvc("checkout", dvc_file.name, check=False, capture=True).returncode == 0
         and data_path.is_file()
@@ -100,8 +103,9 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
         return f"{data_path}: restored from the local DVC cache"
     if params.data.sample is None:
         raise MaterialiseError(
-            f"{data_path}: file not found, neither a DVC remote nor the cache has it, and params.yaml data.sample is null; "
-            "run `dvc push` from a machine that has it, or copy the file in place"
+            f"{data_path}: file not found, neither a DVC remote nor the cache has it{pull_problem},"
+            " and params.yaml data.sample is null; run `dvc push` from a machine that has it, or"
+            " copy the file in place"
         )
     from construction_delays.sample_data import write_sample
 
@@ -113,4 +117,18 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
             f"hash to what {dvc_file.name} records; if you changed data.sample on purpose, generate it with "
             f"`mlops data generate` and record it with `dvc add {data_path.parent}`"
         )
-    return f"{data_path}: regenerated from the sample generator, hash matches {dvc_file.name}"
+    return (
+        f"{data_path}: regenerated from the sample generator, hash matches {dvc_file.name}"
+        f"{pull_problem}"
+    )
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """What DVC warned and erred about, on one line (the cause: missing files, credentials...)."""
+    lines = [line.strip() for line in f"{result.stdout}\n{result.stderr}".splitlines()]
+    said = [
+        line.split(":", 1)[1].strip().rstrip(":")
+        for line in lines
+        if line.startswith(("ERROR:", "WARNING:"))
+    ]
+    return "; ".join(said)[:300] or f"exit code {result.returncode}"

@@ -160,3 +160,18 @@ def test_data_pull_refuses_a_sample_that_does_not_match_data_dvc(tmp_path: Path)
     assert re.search(r"error: .*does not hash to what (\S*/)?data\.dvc records", output(result))
     assert "Traceback" not in output(result)
     assert dvc_file.read_text() == tampered  # the guard never re-records the hash
+
+
+@sample_only
+def test_a_failed_pull_is_reported_before_the_sample_is_regenerated(tmp_path: Path) -> None:
+    repo = fresh_clone(tmp_path / "clone")
+    empty = tmp_path / "empty-remote"
+    empty.mkdir()
+    added = run(["dvc", "remote", "add", "-d", "storage", str(empty)], repo)
+    assert added.returncode == 0, added.stderr
+
+    result = run(["mlops", "data", "pull"], repo)
+
+    assert result.returncode == 0, output(result)
+    assert "regenerated from the sample generator, hash matches data.dvc" in output(result)
+    assert "(`dvc pull` failed: Some of the cache files do not exist" in output(result)
