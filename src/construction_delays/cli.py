@@ -193,6 +193,7 @@ def run(
 
     params = load_params(params_file)
     console.print(materialise(params, Path.cwd(), dvc))
+    interrupt_on_sigterm()
     if isolated:
         returncode = dvc("repro", check=False).returncode
     else:
@@ -227,6 +228,18 @@ def run(
     summary()
     if params.gates.committed_results:
         hint_uncommitted_results(Path.cwd())
+
+
+def interrupt_on_sigterm() -> None:
+    """CI cancels a job, and `kill` stops a process, with SIGTERM, which by default ends Python on
+    the spot: a stage half-way through leaves its output folder empty. Handled as Ctrl-C instead,
+    so DVC stops the stage and the last good outputs are put back."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def relog_for_this_store(root: Path) -> None:

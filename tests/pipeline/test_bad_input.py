@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.conftest import MODEL, Project
+from tests.conftest import MODEL, Project, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +134,33 @@ def test_bad_input_fails_clearly_and_keeps_last_good_state(project: Project, cas
     for fragment in expected:
         assert fragment in output, f"{fragment!r} missing from:\n{output}"
     assert "Traceback" not in output
+    assert state(project) == before
+
+
+def test_a_run_stopped_by_sigterm_keeps_the_last_good_state(project: Project) -> None:
+    """CI cancels a job with SIGTERM: the model being retrained is put back, not left empty."""
+    before = state(project)
+    big_grid = {"max_depth": list(range(2, 22)), "min_samples_leaf": list(range(1, 31))}
+    edit_params(set_grid("decision_tree", big_grid))(project)
+    process = subprocess.Popen(
+        ["mlops", "run"],
+        cwd=project.root,
+        env={**tool_env(), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # the grid search of the retrained model has started
+        seen.append(line)
+        if line.startswith("Fitting 5 folds for each of 600 candidates"):
+            process.send_signal(signal.SIGTERM)
+            break
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode != 0, output
+    assert "the last good outputs are kept" in output
     assert state(project) == before
 
 
