@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from datetime import date
 from hashlib import md5
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -51,6 +52,77 @@ LICENSES = {  # answer -> pyproject `license` (SPDX expression, which hatchling 
     "BSD-3-Clause": "BSD-3-Clause",
     "Proprietary": "LicenseRef-Proprietary",
 }
+MIT_TEXT = """MIT License
+
+Copyright (c) {year} {holder}
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+BSD_3_CLAUSE_TEXT = """BSD 3-Clause License
+
+Copyright (c) {year}, {holder}
+
+Redistribution and use in source and binary forms, with or without
+modification, are permitted provided that the following conditions are met:
+
+1. Redistributions of source code must retain the above copyright notice, this
+   list of conditions and the following disclaimer.
+
+2. Redistributions in binary form must reproduce the above copyright notice,
+   this list of conditions and the following disclaimer in the documentation
+   and/or other materials provided with the distribution.
+
+3. Neither the name of the copyright holder nor the names of its
+   contributors may be used to endorse or promote products derived from
+   this software without specific prior written permission.
+
+THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
+IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+"""
+APACHE_NOTICE = """
+   Copyright {year} {holder}
+
+   Licensed under the Apache License, Version 2.0 (the "License");
+   you may not use this file except in compliance with the License.
+   You may obtain a copy of the License at
+
+       http://www.apache.org/licenses/LICENSE-2.0
+
+   Unless required by applicable law or agreed to in writing, software
+   distributed under the License is distributed on an "AS IS" BASIS,
+   WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+   See the License for the specific language governing permissions and
+   limitations under the License.
+"""
+PROPRIETARY_TEXT = """Copyright (c) {year} {holder}. All rights reserved.
+
+This software is proprietary and confidential. No licence to use, copy, modify or distribute it
+is granted without the written permission of the copyright holder.
+"""
 PYTHON_VERSIONS = ("3.11", "3.12")  # both inside the locked requires-python range
 TASKS = ("classification", "regression")
 DVC_REMOTE_NAME = "storage"
@@ -601,8 +673,24 @@ def _settings_section(answers: Answers) -> str:
     )
 
 
+def license_text(answers: Answers, year: int) -> str:
+    """LICENSE for the chosen license, with the year and the author as the copyright holder (the
+    Apache terms come from hooks/licenses/, template-only, like this module)."""
+    holder = answers.author_name
+    if answers.license == "MIT":
+        return MIT_TEXT.format(year=year, holder=holder)
+    if answers.license == "BSD-3-Clause":
+        return BSD_3_CLAUSE_TEXT.format(year=year, holder=holder)
+    if answers.license == "Apache-2.0":
+        terms = Path(__file__).resolve().parent / "licenses" / "Apache-2.0.txt"
+        return terms.read_text(encoding="utf-8") + APACHE_NOTICE.format(year=year, holder=holder)
+    return PROPRIETARY_TEXT.format(year=year, holder=holder)
+
+
 def edit_file(path: str, text: str, answers: Answers, dvc_lock: str | None) -> str:
     """The file-specific edits, keyed by the generated path; other files only get renamed."""
+    if path == "LICENSE":
+        return license_text(answers, date.today().year)
     if path == "params.yaml":
         return edit_params(text, answers)
     if path == "pyproject.toml":

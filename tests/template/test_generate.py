@@ -156,6 +156,9 @@ def test_custom_answers_land_where_the_project_reads_them(custom_project: Path) 
     assert pyproject["project"]["scripts"]["mlops"] == "overrun.cli:main"
     assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/overrun"]
     assert pyproject["project"]["license"] == "BSD-3-Clause"
+    license_file = (custom_project / "LICENSE").read_text()
+    assert license_file.startswith("BSD 3-Clause License\n\nCopyright (c) ")
+    assert "construction" not in license_file
     lock = (custom_project / "uv.lock").read_text()
     assert '\nname = "overrun-days"\n' in lock and "construction" not in lock
     workflows = "".join(p.read_text() for p in (custom_project / ".github/workflows").iterdir())

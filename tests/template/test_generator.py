@@ -421,3 +421,36 @@ def test_next_steps_adopt_the_team_s_table_when_the_target_is_not_the_sample_s()
         "  cd df && make adopt ADOPT_FILE=<your table.csv> ADOPT_TARGET='Finished Late'"
         " && make run && make test\n" in custom
     )
+
+
+def test_the_readme_layout_lists_every_module() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    modules = sorted(p.name for p in (ROOT / "src" / generator.TEMPLATE_MODULE).glob("*.py"))
+    missing = [m for m in modules if m != "__init__.py" and f"  {m} " not in layout]
+    assert not missing, f"README.md Layout: add {missing}"
+
+
+@pytest.mark.parametrize(
+    ("license_name", "first_line"),
+    [
+        ("MIT", "MIT License"),
+        ("BSD-3-Clause", "BSD 3-Clause License"),
+        ("Apache-2.0", "                                 Apache License"),
+        ("Proprietary", "Copyright (c) 2031 Ada Lovelace. All rights reserved."),
+    ],
+)
+def test_license_file_holds_the_chosen_license_year_and_author(
+    license_name: str, first_line: str
+) -> None:
+    text = generator.license_text(answers(license=license_name, author_name="Ada Lovelace"), 2031)
+    assert text.splitlines()[0] == first_line
+    assert "2031" in text and "Ada Lovelace" in text and text.endswith("\n")
+    if license_name == "Apache-2.0":
+        assert "END OF TERMS AND CONDITIONS" in text and "Copyright 2031 Ada Lovelace" in text
+
+
+def test_the_template_s_license_file_is_what_pyproject_declares() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
