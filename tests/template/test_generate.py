@@ -130,7 +130,7 @@ def test_files_are_copied_byte_for_byte_apart_from_names(custom_project: Path) -
     replacements = generator.name_replacements(
         generator.validate({**CUSTOM, "target_column": "Delay (days)", "dvc_remote_url": ""})
     )
-    edited = {"params.yaml", "pyproject.toml", "README.md", ".dvc/config", "data.dvc"}
+    edited = {"params.yaml", "pyproject.toml", "README.md", ".dvc/config", "data.dvc", "LICENSE"}
     for relative in sorted(files(custom_project) - {".cruft.json"} - edited):
         if relative.startswith(".github/workflows/"):
             continue
