@@ -30,7 +30,7 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
-from construction_delays.config import Params, parse_params
+from construction_delays.config import TABLE_FORMATS, Params, parse_params, table_format
 from construction_delays.data import read_table
 from construction_delays.datasets import DvcRunner, tracking_output
 from construction_delays.errors import ProjectError
@@ -441,8 +441,8 @@ def plan_adoption(
     """Everything `mlops data adopt` would do, validated; changes nothing."""
     from construction_delays.validation import DataValidationError, validate_frame
 
-    if source.suffix not in (".csv", ".parquet"):
-        raise AdoptionError(f"{source}: give a .csv or .parquet file")
+    if table_format(source) is None:
+        raise AdoptionError(f"{source}: give a {TABLE_FORMATS} file")
     frame = read_table(source)
     _check_options(
         source, [str(c) for c in frame.columns], target, numeric, categorical, drop, group

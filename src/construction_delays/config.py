@@ -7,7 +7,7 @@ user who edits the YAML knows exactly what to fix.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -46,6 +46,22 @@ class SampleParams(_Section):
     seed: int = 42
 
 
+# pandas reads these compressions from the name; DVC versions the compressed file as it is.
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_FORMATS = ".csv (or .csv.gz/.bz2/.xz/.zip) or .parquet"
+
+
+def table_format(path: str | PurePath) -> Literal["csv", "parquet"] | None:
+    """The format a data file's name says, in any letter case (exports often say .CSV)."""
+    name = str(path).lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
 class DataParams(_Section):
     path: str
     target: str
@@ -62,8 +78,10 @@ class DataParams(_Section):
     @field_validator("path")
     @classmethod
     def _supported_format(cls, value: str) -> str:
-        if not value.endswith((".csv", ".parquet")):
-            raise ValueError(f"{value!r}: data must be a .csv or .parquet file")
+        if table_format(value) is None:
+            spreadsheet = value.lower().endswith((".xlsx", ".xls", ".ods"))
+            hint = " (save the sheet as CSV)" if spreadsheet else ""
+            raise ValueError(f"{value!r}: data must be a {TABLE_FORMATS} file{hint}")
         if any(char in value for char in UNQUOTABLE):
             # dvc.yaml passes the path to the stage commands in double quotes
             raise ValueError(f"{value!r}: rename the file without {' '.join(UNQUOTABLE)}")

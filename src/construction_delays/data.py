@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from construction_delays.config import DataParams, SplitParams
+from construction_delays.config import DataParams, SplitParams, table_format
 from construction_delays.errors import ProjectError
 
 
@@ -43,7 +43,7 @@ def read_table(path: Path | str, text: list[str] | tuple[str, ...] = ()) -> pd.D
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     try:
-        if path.suffix == ".parquet":
+        if table_format(path) == "parquet":
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, dtype=dict.fromkeys(text, str) or None)

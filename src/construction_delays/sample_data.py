@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from construction_delays.config import table_format
+
 TARGET = "Schedule Adherence"
 REGRESSION_TARGET = "Delay (days)"  # the same outcome as a number, for regression projects
 ON_SCHEDULE, DELAYED = "On Schedule", "Delayed"
@@ -93,11 +95,16 @@ def generate(rows: int = 5000, seed: int = 42) -> pd.DataFrame:
 def write_sample(path: Path, rows: int = 5000, seed: int = 42) -> Path:
     """Write the sample as CSV with fixed formatting so its bytes (and DVC hash) are stable."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".tmp-{path.name}")  # same suffix: pandas compresses as the name says
     frame = generate(rows, seed)
-    if path.suffix == ".parquet":
+    if table_format(path) == "parquet":
         frame.to_parquet(tmp, index=False)
     else:
-        frame.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")
+        # gzip stamps the time into its header: a fixed one keeps the bytes (and DVC hash) stable
+        gzip = str(path).lower().endswith(".gz")
+        compression = {"method": "gzip", "mtime": 0} if gzip else "infer"
+        frame.to_csv(
+            tmp, index=False, lineterminator="\n", float_format="%.6g", compression=compression
+        )
     tmp.replace(path)
     return path

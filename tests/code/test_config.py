@@ -98,7 +98,7 @@ def _data_not_csv_or_parquet(raw: dict[str, Any]) -> None:
         (_non_dotted_estimator, "models.decision_tree.estimator", "'DecisionTreeClassifier'"),
         (_target_as_feature, "data", "target 'Schedule Adherence' is also listed as a feature"),
         (_feature_listed_twice, "data", "listed twice among the features: ['Crew Size']"),
-        (_data_not_csv_or_parquet, "data.path", ".csv or .parquet"),
+        (_data_not_csv_or_parquet, "data.path", "data must be a .csv"),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) else None,
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from construction_delays.config import DataParams
+from construction_delays.config import DataParams, parse_params
 from construction_delays.data import read_table
 from construction_delays.sample_data import (
     DELAYED,
@@ -100,3 +100,14 @@ def test_regression_target_is_the_overrun_of_delayed_activities(sample: pd.DataF
     assert (sample.loc[~delayed, REGRESSION_TARGET] == 0).all()
     assert (sample.loc[delayed, REGRESSION_TARGET] > 0).mean() > 0.95
     assert sample[REGRESSION_TARGET].notna().all()
+
+
+@pytest.mark.parametrize("name", ["sample.csv.gz", "EXPORT.CSV", "sample.pq"])
+def test_compressed_and_upper_case_names_are_tables_too(tmp_path: Path, name: str) -> None:
+    first = write_sample(tmp_path / "a" / name, rows=200, seed=5)
+    again = write_sample(tmp_path / "b" / name, rows=200, seed=5)
+    assert first.read_bytes() == again.read_bytes()  # gzip's header time is fixed
+    pd.testing.assert_frame_equal(read_table(first), generate(rows=200, seed=5), check_dtype=False)
+    raw = reference_config().model_dump(mode="json")
+    raw["data"]["path"] = f"data/{name}"
+    assert parse_params(raw).data.path == f"data/{name}"
