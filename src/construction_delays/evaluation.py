@@ -113,6 +113,20 @@ def predict_proba_or_none(model: Any, features: pd.DataFrame) -> np.ndarray | No
     return model.predict_proba(features) if hasattr(model, "predict_proba") else None
 
 
+def ranking_scores(
+    model: Any, features: pd.DataFrame, proba: np.ndarray | None
+) -> np.ndarray | None:
+    """Scores that rank rows by class, for ROC AUC and the ROC/PR curves: the probabilities, or,
+    for a binary classifier without them (LinearSVC, RidgeClassifier), its decision_function as
+    two columns (AUC needs a ranking, not a probability; GridSearchCV's roc_auc does the same)."""
+    if proba is not None:
+        return proba
+    if hasattr(model, "decision_function") and len(getattr(model, "classes_", ())) == 2:
+        decision = np.asarray(model.decision_function(features), dtype=np.float64)
+        return np.column_stack([-decision, decision])
+    return None
+
+
 def select_best(scores: Mapping[str, Mapping[str, float]], metric: str) -> str:
     """Name of the model with the best ``metric`` (ties broken by name, so the choice is stable)."""
     candidates = {name: values[metric] for name, values in scores.items() if metric in values}

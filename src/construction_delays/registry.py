@@ -203,6 +203,7 @@ def score_model(params: Params, model: Any, test_path: Path) -> Scores:
     from construction_delays.evaluation import (
         classification_metrics,
         predict_proba_or_none,
+        ranking_scores,
         regression_metrics,
         resolve_positive_label,
     )
@@ -222,9 +223,8 @@ def score_model(params: Params, model: Any, test_path: Path) -> Scores:
         return Scores(regression_metrics(target, predictions), {}, len(features))
     classes = list(model.classes_)
     positive = resolve_positive_label(classes, params.data.positive_class)
-    metrics = classification_metrics(
-        target, predictions, predict_proba_or_none(model, features), classes, positive
-    )
+    scores = ranking_scores(model, features, predict_proba_or_none(model, features))
+    metrics = classification_metrics(target, predictions, scores, classes, positive)
     report = classification_report(target, predictions, output_dict=True, zero_division=0)
     return Scores(metrics, report, len(features))
 

@@ -152,6 +152,7 @@ def evaluate(
     from construction_delays.evaluation import (
         classification_metrics,
         predict_proba_or_none,
+        ranking_scores,
         regression_metrics,
         resolve_positive_label,
         select_best,
@@ -167,6 +168,7 @@ def evaluate(
     test_scores: dict[str, dict[str, float]] = {}
     predictions: dict[str, Any] = {}
     probabilities: dict[str, Any] = {}
+    rankings: dict[str, Any] = {}
     classes: list[Any] = []
     positive = None
     if task == "classification":
@@ -176,8 +178,9 @@ def evaluate(
         predictions[name] = model.predict(features)
         if task == "classification":
             probabilities[name] = predict_proba_or_none(model, features)
+            rankings[name] = ranking_scores(model, features, probabilities[name])
             test_scores[name] = classification_metrics(
-                target, predictions[name], probabilities[name], list(model.classes_), positive
+                target, predictions[name], rankings[name], list(model.classes_), positive
             )
         else:
             test_scores[name] = regression_metrics(target, predictions[name])
@@ -227,10 +230,10 @@ def evaluate(
         )
         if len(classes) == 2:
             curves = {}
-            for name, proba in probabilities.items():
-                if proba is not None:
+            for name, scores in rankings.items():
+                if scores is not None:
                     column = list(models[name].classes_).index(positive)
-                    curves[name] = plots.curve_points(target, proba[:, column], positive)
+                    curves[name] = plots.curve_points(target, scores[:, column], positive)
             if best in curves:
                 write_json(plots_dir / "roc.json", curves[best][0].to_dict("records"))
                 write_json(plots_dir / "precision_recall.json", curves[best][1].to_dict("records"))

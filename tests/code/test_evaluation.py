@@ -11,6 +11,8 @@ import pytest
 from construction_delays.evaluation import (
     classification_metrics,
     cv_sign,
+    predict_proba_or_none,
+    ranking_scores,
     regression_metrics,
     resolve_positive_label,
     select_best,
@@ -207,3 +209,25 @@ def test_metrics_match_scikit_learn_on_the_labels_themselves(n_classes: int, uns
     assert got == {k: round(float(v), 4) for k, v in expected.items()}
     if n_classes == 2 and not unseen:  # one-vs-rest is exactly pos_label on the strings
         assert got["f1"] == round(skm.f1_score(y_true, y_pred, pos_label="beta"), 4)
+
+
+def test_a_binary_model_without_probabilities_is_ranked_by_its_decision_function() -> None:
+    """LinearSVC has no predict_proba: its test ROC AUC comes from the decision function, as
+    GridSearchCV's roc_auc scorer does, and equals sklearn's on the same scores."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"x": rng.normal(size=300), "noise": rng.normal(size=300)})
+    target = pd.Series(
+        np.where(features["x"] + rng.normal(scale=0.8, size=300) > 0, "Delayed", "On Schedule")
+    )
+    model = LinearSVC().fit(features, target)
+    assert predict_proba_or_none(model, features) is None
+    scores = ranking_scores(model, features, None)
+    result = classification_metrics(
+        target, model.predict(features), scores, list(model.classes_), "Delayed"
+    )
+    # classes_ sorts "Delayed" first: decision_function is the score of "On Schedule".
+    expected = roc_auc_score(target == "Delayed", -model.decision_function(features))
+    assert result["roc_auc"] == round(expected, 4) and result["roc_auc"] > 0.8
