@@ -233,6 +233,11 @@ def leakage_warnings(
 
 
 def _columns_hint(name: str, columns: list[str]) -> str:
+    from construction_delays.validation import other_delimiter
+
+    delimiter = other_delimiter(columns)
+    if delimiter is not None:
+        return f"; the file looks {delimiter}-delimited: save it comma-separated"
     close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
     close += [c for c in columns if c.lower() == name.lower() and c not in close]
     listed = ", ".join(repr(c) for c in columns[:30]) + (", ..." if len(columns) > 30 else "")

@@ -8,8 +8,9 @@ PR report.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,30 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def other_delimiter(columns: list[str]) -> str | None:
+    """A CSV read with commas that was written with another delimiter has one column."""
+    if len(columns) == 1:
+        for delimiter, name in DELIMITERS.items():
+            if delimiter in columns[0]:
+                return name
+    return None
+
+
+def _missing_column_hint(column: str, columns: list[str]) -> str:
+    """A near spelling of a missing column in the file: case, spaces, a typo."""
+    folded = {" ".join(c.split()).casefold(): c for c in columns}
+    same = folded.get(" ".join(column.split()).casefold())
+    if same is not None:
+        return f"; the file has {same!r} (case or spaces differ)"
+    close = difflib.get_close_matches(column, columns, n=2, cutoff=0.75)
+    if close:
+        return f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    return ""
+
+
 def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> ValidationReport:
     """Validate ``frame`` (read from ``path``) and return the report, valid or not."""
     problems: list[Problem] = []
@@ -210,6 +235,26 @@ def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> Validat
         build_schema(data).validate(frame, lazy=True)
     except SchemaErrors as errors:
         problems = _problems_from(errors)
+    columns = [str(c) for c in frame.columns]
+    delimiter = other_delimiter(columns)
+    if delimiter is not None and any(p.check == "column_in_dataframe" for p in problems):
+        # One wide column holds every name: one problem says why, not one per missing column.
+        problems = [p for p in problems if p.check != "column_in_dataframe"]
+        problems.insert(
+            0,
+            Problem(
+                column="(table)",
+                check="delimiter",
+                message=f"the file looks {delimiter}-delimited (its one column is"
+                f" {columns[0][:60]!r}): save it comma-separated (spreadsheets: CSV UTF-8)",
+            ),
+        )
+    problems = [
+        replace(p, message=p.message + _missing_column_hint(p.column, columns))
+        if p.check == "column_in_dataframe"
+        else p
+        for p in problems
+    ]
     present = [c for c in data.stored_columns if c in frame.columns]
     distribution: dict[str, float] = {}
     if data.task == "classification" and data.target in frame.columns:

@@ -112,6 +112,23 @@ def test_missing_columns_are_each_named(
     }
 
 
+def test_a_missing_column_says_what_the_file_has_instead(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    renamed = good_frame.rename(columns={"Crew Size": "crew  size", "Site Region": "Site Regoin"})
+    report = validate_file(renamed, data, tmp_path / "typos.csv")
+    messages = {p.column: p.message for p in report.problems}
+    assert messages["Crew Size"].endswith("; the file has 'crew  size' (case or spaces differ)")
+    assert messages["Site Region"].endswith("; did you mean 'Site Regoin'?")
+
+    semicolons = tmp_path / "export.csv"
+    good_frame.to_csv(semicolons, index=False, sep=";")
+    report = validate_frame(read_table(semicolons), data, semicolons)
+    assert not report.valid
+    (problem,) = report.problems  # one reason, not one per column
+    assert problem.message.startswith("the file looks semicolon-delimited (its one column is")
+
+
 def test_many_offending_rows_are_truncated_with_a_count(
     tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
 ) -> None:
