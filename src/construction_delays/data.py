@@ -15,6 +15,31 @@ import pandas as pd
 from construction_delays.config import DataParams, SplitParams, table_format
 from construction_delays.errors import ProjectError
 
+# What pandas' read_csv reads as missing (its default, as training reads the data). The batch
+# scorer's pyarrow reader is given the same list: its own lacks "None" and "<NA>", so a category
+# written "None" was missing in training but a category at scoring time.
+CSV_MISSING_VALUES = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
+
 
 class DataError(ProjectError, ValueError):
     """The data file cannot be used; the message names the file and what is wrong."""

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from construction_delays.config import Params
+from construction_delays.data import CSV_MISSING_VALUES
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 
@@ -802,7 +803,10 @@ def read_csv_fast(
         path,
         read_options=pcsv.ReadOptions(block_size=8 << 20),
         convert_options=pcsv.ConvertOptions(
-            include_columns=columns, column_types=types, strings_can_be_null=True
+            include_columns=columns,
+            column_types=types,
+            strings_can_be_null=True,
+            null_values=list(CSV_MISSING_VALUES),
         ),
     )
     pending: list[Any] = []

@@ -137,3 +137,12 @@ def test_categorical_csv_columns_reach_the_model_as_the_scorer_reads_them(tmp_pa
     pd.testing.assert_frame_equal(
         features[categorical].astype(object), scored[categorical].astype(object)
     )
+
+
+def test_the_missing_value_words_are_pandas_own() -> None:
+    """CSV_MISSING_VALUES is handed to pyarrow so both readers agree: it must stay pandas' list."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from construction_delays.data import CSV_MISSING_VALUES
+
+    assert set(CSV_MISSING_VALUES) == set(STR_NA_VALUES)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from construction_delays.config import ModelSpec, load_params
+from construction_delays.data import read_table, text_columns
 from construction_delays.models import build_pipeline
 from construction_delays.scoring import (
     FeatureSchema,
@@ -182,6 +183,23 @@ def test_missing_values_are_scored_like_the_pipeline(
     score_file(scorer, write(holes, tmp_path / "in.csv"), tmp_path / "out.csv", progress=False)
 
     labels, _ = expected(local_project, holes)
+    assert read(tmp_path / "out.csv")["prediction"].tolist() == list(labels)
+
+
+def test_words_for_missing_mean_the_same_in_training_and_scoring(
+    scorer: Scorer, local_project: ServingProject, table: pd.DataFrame, tmp_path: Path
+) -> None:
+    """ "None" and "<NA>" in a CSV's category column are missing values to pandas, which reads the
+    training data; pyarrow, which reads a file to score, is told the same."""
+    words = table.head(60).copy()
+    words.loc[::2, "Activity Type"] = "None"
+    words.loc[1::3, "Site Region"] = "<NA>"
+    path = write(words, tmp_path / "words.csv")
+    score_file(scorer, path, tmp_path / "out.csv", progress=False)
+
+    as_trained = read_table(path, text_columns(reference_config().data))
+    assert as_trained["Activity Type"].isna().sum() == 30
+    labels, _ = expected(local_project, as_trained)
     assert read(tmp_path / "out.csv")["prediction"].tolist() == list(labels)
 
 
