@@ -645,6 +645,17 @@ def edit_readme(text: str, answers: Answers) -> str:
     return intro + text[first_section:].rstrip("\n") + "\n\n" + _settings_section(answers)
 
 
+def _regression_note(answers: Answers) -> str:
+    if answers.task_type != "regression":
+        return ""
+    return (
+        "- the examples above (gates on `f1`/`roc_auc`, confusion matrix, ROC curves) come from the"
+        " template's classification reference; this project predicts a number: its metrics are"
+        " `mae`, `rmse` and `r2` (see `evaluate`, `gates` and `monitoring` in params.yaml), and its"
+        " plots show predicted against actual values\n"
+    )
+
+
 def _settings_section(answers: Answers) -> str:
     tracking = (
         f"`{answers.mlflow_tracking_uri}`: set it as the repository secret `MLFLOW_TRACKING_URI` "
@@ -667,7 +678,8 @@ def _settings_section(answers: Answers) -> str:
         f"- task: {answers.task_type}, target `{answers.target_column}`, data "
         f"`{answers.data_path}`, registered model `{answers.registered_model_name}`\n"
         f"- MLflow tracking: {tracking}\n"
-        f"- DVC remote: {remote}\n\n"
+        f"- DVC remote: {remote}\n"
+        f"{_regression_note(answers)}\n"
         "`uv run cruft update` pulls later changes of the template it was generated from (review "
         "them in a pull request); `uv run cruft diff` shows how the project differs from it.\n"
     )

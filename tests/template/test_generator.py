@@ -378,6 +378,10 @@ def test_readme_drops_template_only_blocks_and_gets_its_own_intro() -> None:
     assert "Intro about being a template" not in text
     assert "## Two commands\n\nRun it.\n\n## Layout\n\nFiles.\n\n## Project settings\n" in text
     assert "https://mlflow.example.com" in text and "s3://bucket/delay-forecast" in text
+    regression = generator.edit_readme(README, answers(task_type="regression"))
+    assert "its metrics are `mae`, `rmse` and `r2`" in regression
+    classification = answers(task_type="classification", target_column="Schedule Adherence")
+    assert "`rmse`" not in generator.edit_readme(README, classification)
 
 
 def test_readme_with_an_unmatched_marker_fails() -> None:
