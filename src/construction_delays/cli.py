@@ -411,6 +411,10 @@ def ui(
     from construction_delays.tracking import LOCAL_ARTIFACTS, redact, tracking_uri
 
     uri = tracking_uri(Path.cwd())
+    if uri.startswith(("http://", "https://")):
+        # A tracking server serves its own UI; `mlflow ui` only opens a database or folder store.
+        console.print(f"MLFLOW_TRACKING_URI is a tracking server: its UI is at {redact(uri)}")
+        return
     console.print(f"MLflow UI for {redact(uri)} on http://{host}:{port}")
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     if uri.startswith("sqlite:"):

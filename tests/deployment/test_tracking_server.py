@@ -186,3 +186,8 @@ def test_back_on_the_local_store_the_cached_run_is_logged_there(server_project: 
 
     local = MlflowClient(tracking_uri=info["tracking_uri"])
     assert local.get_model_version_by_alias(MODEL, "challenger").run_id == info["run_id"]
+
+
+def test_ui_points_at_the_server_s_own_ui(server_project: Project, tracking_server: str) -> None:
+    result = mlops(server_project, "ui", env={"MLFLOW_TRACKING_URI": tracking_server})
+    assert f"its UI is at {tracking_server}" in " ".join(result.stderr.split())
