@@ -142,34 +142,27 @@ def test_promote_and_score_from_the_server(server_project: Project, tracking_ser
     assert set(scored["prediction"]) <= {DELAYED, ON_SCHEDULE}
 
 
+def promote_failing_on(project: Project, store: str) -> str:
+    """`mlops promote` against a store that cannot be used: a user error (exit 2), no traceback."""
+    result = mlops(project, "promote", env={"MLFLOW_TRACKING_URI": store}, check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    return output
+
+
 def test_an_unreachable_server_fails_in_seconds(server_project: Project) -> None:
     started = time.monotonic()
-    result = mlops(
-        server_project,
-        "promote",
-        env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"},
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
+    output = promote_failing_on(server_project, f"http://127.0.0.1:{free_port()}")
     assert time.monotonic() - started < 30
-    output = " ".join((result.stdout + result.stderr).split())
     assert "is not reachable" in output
-    assert "Traceback" not in output
 
 
 def test_a_corrupt_local_store_is_one_line(server_project: Project, tmp_path: Path) -> None:
     store = tmp_path / "mlflow.db"
     store.write_bytes(b"not a database " * 200)
-    result = mlops(
-        server_project,
-        "promote",
-        env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"},
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
-    output = " ".join((result.stdout + result.stderr).split())
+    output = promote_failing_on(server_project, f"sqlite:///{store}")
     assert "file is not a database" in output
-    assert "Traceback" not in output
     assert len(output) < 400
 
 
