@@ -623,6 +623,7 @@ def score(
     from construction_delays.scoring import load_scorer, score_file
 
     scorer = load_scorer(model, Path.cwd(), load_params(params_file))
+    interrupt_on_sigterm()  # the temporary output is removed, as on Ctrl-C
     outcome = score_file(
         scorer,
         input_path,
@@ -679,6 +680,8 @@ def monitor(
 
     from construction_delays import monitoring
 
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out}: is a file; name a directory for the report")
     report = monitoring.check(
         Path.cwd(),
         load_params(params_file),

@@ -247,6 +247,8 @@ def read_prediction_log(
                 inputs, predicted = entry["inputs"], entry["predictions"]
                 if not isinstance(inputs, list) or len(inputs) != len(predicted):
                     raise TypeError("inputs and predictions do not match")
+                if not all(isinstance(record, dict) for record in inputs):
+                    raise TypeError("an input is not a record")
                 when = dt.datetime.fromisoformat(entry["ts"]) if since else None
             except (ValueError, KeyError, TypeError):
                 unreadable += 1  # e.g. a line cut short when the server was killed mid-write
@@ -546,12 +548,19 @@ def compare(
             )
         )
     if current.target is not None:
+        # Labels arrive late: rows without one yet are not a drift of the labels.
+        labelled = current.target.dropna()
+        if len(labelled) < len(current.target):
+            current.notes.append(
+                f"{len(current.target) - len(labelled)} of {len(current.target)} rows have no"
+                " label yet: the label and metric checks use the labelled ones"
+            )
         checks.append(
             _distribution_check(
                 profile["target"],
                 "target",
                 profile["target_distribution"],
-                current.target,
+                labelled,
                 thresholds,
             )
         )
@@ -767,6 +776,12 @@ def labelled_metrics(
     classes = list(scorer.classes) if scorer is not None else []
     if target.dtype == object and classes and not isinstance(classes[0], str):
         target = target.astype(type(classes[0]))
+    if classes and len(target) and not set(pd.unique(target)) & set(classes):
+        shown = sorted(map(str, pd.unique(target)))[:5]
+        raise MonitoringError(
+            f"{profile['target']}: none of the labels {shown} is a class of the model"
+            f" {sorted(map(str, classes))}; write the labels as the training data does"
+        )
     positive = resolve_positive_label(classes, profile.get("positive_class"))
     probabilities = current.probabilities[known] if current.probabilities is not None else None
     return classification_metrics(target, predictions, probabilities, classes, positive)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from construction_delays.config import Params
+from construction_delays.config import TABLE_FORMATS, Params, table_format
 from construction_delays.data import CSV_MISSING_VALUES
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
@@ -731,7 +731,7 @@ def describe_problems(path: Path, problems: list[ChunkProblem]) -> str:
 
 def _input_columns(path: Path) -> list[str]:
     try:
-        if path.suffix == ".parquet":
+        if table_format(path) == "parquet":
             import pyarrow.parquet as pq
 
             return list(pq.ParquetFile(path).schema_arrow.names)
@@ -741,27 +741,57 @@ def _input_columns(path: Path) -> list[str]:
 
 
 def check_input_file(path: Path, needed: list[str], id_column: str | None) -> None:
-    if path.suffix not in (".csv", ".parquet"):
-        raise ScoringInputError(f"{path}: expected a .csv or .parquet file")
+    if table_format(path) is None:
+        raise ScoringInputError(f"{path}: expected a {TABLE_FORMATS} file")
     if not path.is_file():
         raise ScoringInputError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise ScoringInputError(f"{path}: file is empty")
     present = _input_columns(path)
-    missing = [c for c in [*needed, *([id_column] if id_column else [])] if c not in present]
+    missing = [c for c in needed if c not in present]
     if missing:
         raise ScoringInputError(
             f"{path}: missing column(s) {missing}; the model needs {needed}"
             f" (the file has {present})"
         )
+    if id_column and id_column not in present:
+        raise ScoringInputError(
+            f"{path}: no column {id_column!r} for --id-column (the file has {present})"
+        )
+
+
+OUTPUT_COLUMNS = ("row", "prediction")  # and probability_<class>: see prediction_table
+
+
+def check_output_file(output_path: Path, input_path: Path, id_column: str | None) -> None:
+    """Refuse, before any work, an output that would destroy the input or cannot be written."""
+    if not output_path.name.lower().endswith((".csv", ".parquet")):
+        raise ScoringInputError(f"{output_path}: the output must be a .csv or .parquet file")
+    if output_path.resolve() == input_path.resolve():
+        raise ScoringInputError(
+            f"{output_path}: is the input file; write the predictions to another file"
+        )
+    if output_path.is_dir():
+        raise ScoringInputError(f"{output_path}: is a directory; name a file in it")
+    blocking = next((p for p in output_path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ScoringInputError(f"{output_path}: {blocking} is a file, not a directory")
+    if id_column and (id_column in OUTPUT_COLUMNS or id_column.startswith("probability_")):
+        raise ScoringInputError(
+            f"--id-column {id_column!r}: the output has its own {id_column!r} column;"
+            " rename the id column in the input"
+        )
 
 
 def count_rows(path: Path) -> int | None:
-    """Rows in the file for the progress bar (CSV: newline count, quoted newlines aside)."""
-    if path.suffix == ".parquet":
+    """Rows in the file for the progress bar (CSV: newline count, quoted newlines aside; None for
+    a compressed CSV, whose bytes say nothing about its lines)."""
+    if table_format(path) == "parquet":
         import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
+    if not path.name.lower().endswith(".csv"):
+        return None
     lines, last = 0, b"\n"
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -775,7 +805,7 @@ def read_chunks(
 ) -> Iterator[pd.DataFrame]:
     """The needed columns of a CSV/Parquet file, ``chunk_size`` rows at a time (pandas reader;
     slower than :func:`read_csv_fast` but it reads any text, so it can report every bad value)."""
-    if path.suffix == ".parquet":
+    if table_format(path) == "parquet":
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=columns):
@@ -877,7 +907,7 @@ class _TableWriter:
 
     def write(self, table: Any) -> None:
         if self._writer is None:
-            if self.target.suffix == ".parquet":
+            if table_format(self.target) == "parquet":
                 import pyarrow.parquet as pq
 
                 self._writer = pq.ParquetWriter(self.path, table.schema)
@@ -927,8 +957,7 @@ def score_file(
 
     import pyarrow as pa
 
-    if output_path.suffix not in (".csv", ".parquet"):
-        raise ScoringInputError(f"{output_path}: the output must be a .csv or .parquet file")
+    check_output_file(output_path, input_path, id_column)
     if chunk_size < 1:
         raise ScoringInputError(f"--chunk-size must be at least 1, got {chunk_size}")
     schema = scorer.schema
@@ -943,7 +972,7 @@ def score_file(
     started = time.perf_counter()
     chunks = (
         read_csv_fast(input_path, wanted, schema, chunk_size)
-        if input_path.suffix == ".csv"
+        if input_path.name.lower().endswith(".csv")  # compressed CSV: pandas decompresses
         else read_chunks(input_path, wanted, schema.categorical, chunk_size)
     )
     try:

@@ -53,6 +53,7 @@ from construction_delays.scoring import FeatureSchema, Scorer, columns_from_reco
 
 MAX_RECORDS = 10_000
 INLINE_RECORDS = 256  # larger requests are predicted in a worker thread (keeps /health responsive)
+INLINE_BODY_BYTES = 64 << 10  # larger bodies are validated in a worker thread, for the same reason
 API_KEY_HEADER = "x-api-key"
 ENDPOINTS = ("/predict", "/health", "/ready", "/metadata", "/metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -108,13 +109,24 @@ def request_openapi(schema: FeatureSchema, max_records: int) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
+MAX_ERRORS_LISTED = 20  # a 10,000-record body of bad values would otherwise answer with 80 MB
+
+
 def describe_errors(error: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic errors without the offending input echoed back (it may be large or sensitive)."""
+    """Pydantic errors without the offending input echoed back (it may be large or sensitive),
+    the first ``MAX_ERRORS_LISTED`` of them and a count of the rest."""
     details = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
+        if len(details) == MAX_ERRORS_LISTED:
+            break
         loc = [part for part in item["loc"] if part != "body"]
         field = ".".join(str(part) for part in loc) or "(body)"
         details.append({"loc": loc, "field": field, "msg": item["msg"], "type": item["type"]})
+    more = error.error_count() - len(details)
+    if more > 0:
+        details.append(
+            {"loc": [], "field": "(more)", "msg": f"{more} more errors", "type": "truncated"}
+        )
     return details
 
 
@@ -404,13 +416,23 @@ def create_app(scorer: Scorer, config: ServingConfig | None = None) -> FastAPI:
         """Predict for 1..N records; returns labels, class probabilities and the model version."""
         if not authorised(request):
             return unauthorised()
+        # JSON only: a browser page may POST text/plain cross-origin without a preflight.
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            detail = "send the body as JSON, with the header Content-Type: application/json"
+            return json_response({"detail": detail}, 415)
         try:
             body = await read_body(request, config.max_body_bytes)
         except PayloadTooLargeError:
             return json_response({"detail": f"body larger than {config.max_body_bytes} bytes"}, 413)
         started = time.perf_counter()
         try:
-            records = service.parse(body)
+            # A large body takes a while to validate: off the event loop, /health stays quick.
+            records = (
+                service.parse(body)
+                if len(body) <= INLINE_BODY_BYTES
+                else await run_in_threadpool(service.parse, body)
+            )
         except ValidationError as error:
             return json_response({"detail": describe_errors(error)}, 422)
         if len(records) <= INLINE_RECORDS:

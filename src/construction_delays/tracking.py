@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 
@@ -30,14 +30,26 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / LOCAL_DB).resolve()}"
 
 
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "credential", "sig")
+
+
 def redact(uri: str) -> str:
-    """Drop credentials from a URI before it is printed or written to a file."""
-    parts = urlsplit(uri)
+    """Drop credentials from a URI before it is printed or written to a file: the user and
+    password before the host, and query values that look secret (``?password=``, ``&token=``)."""
+    parts = original = urlsplit(uri)
     if parts.username or parts.password:
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
+        parts = parts._replace(netloc=netloc)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(word in k.lower() for k, _ in pairs for word in SECRET_QUERY_KEYS):
+        hidden = [
+            (k, "***" if any(word in k.lower() for word in SECRET_QUERY_KEYS) else v)
+            for k, v in pairs
+        ]
+        parts = parts._replace(query=urlencode(hidden, safe="*"))
+    # Unchanged URIs come back as given: urlunsplit would fold sqlite://// into sqlite://.
+    return uri if parts == original else urlunsplit(parts)
 
 
 def is_local(uri: str) -> bool:

@@ -19,6 +19,7 @@ from construction_delays.data import select_columns
 from construction_delays.models import build_pipeline
 from construction_delays.monitoring import CurrentData, MonitoringError
 from construction_delays.sample_data import generate
+from construction_delays.scoring import FeatureSchema, Predictor, Scorer
 
 from tests.conftest import reference_config
 
@@ -158,6 +159,35 @@ def test_worse_predictions_on_labelled_data_raise_the_alarm(fitted: dict[str, An
     failed = {m.metric for m in report.metrics if m.status == "drift"}
     assert failed == {"f1", "roc_auc"}
     assert any(reason.startswith("f1 ") for reason in report.reasons)
+
+
+def labelled_batch(fitted: dict[str, Any], frame: pd.DataFrame) -> CurrentData:
+    features = frame[PARAMS.data.feature_columns]
+    model = fitted["model"]
+    return CurrentData(
+        features,
+        "batch",
+        predictions=model.predict(features),
+        probabilities=model.predict_proba(features),
+        target=frame[PARAMS.data.target],
+    )
+
+
+def test_labels_that_have_not_arrived_yet_are_not_drift(fitted: dict[str, Any]) -> None:
+    frame = batch(seed=29)
+    frame.loc[frame.index[::2], PARAMS.data.target] = np.nan  # half the labels come later
+    report = monitoring.compare(fitted["profile"], labelled_batch(fitted, frame), THRESHOLDS)
+    assert report.verdict == "ok", report.reasons
+    assert "1000 of 2000 rows have no label yet" in " ".join(report.notes)
+
+
+def test_labels_written_unlike_the_model_s_classes_are_an_error(fitted: dict[str, Any]) -> None:
+    frame = batch(seed=30)
+    frame[PARAMS.data.target] = frame[PARAMS.data.target].str.lower()
+
+    scorer = Scorer(Predictor.build(fitted["model"], FeatureSchema.from_params(PARAMS)), {})
+    with pytest.raises(MonitoringError, match=r"none of the labels \['delayed', 'on schedule'\]"):
+        monitoring.labelled_metrics(fitted["profile"], labelled_batch(fitted, frame), scorer)
 
 
 def test_too_few_rows_are_not_judged(fitted: dict[str, Any]) -> None:

@@ -173,6 +173,41 @@ def test_output_format_is_checked(scorer: Scorer, table: pd.DataFrame, tmp_path:
         score_file(scorer, write(table, tmp_path / "in.csv"), tmp_path / "out.json", progress=False)
 
 
+def test_outputs_that_would_destroy_or_cannot_hold_the_predictions_are_refused(
+    scorer: Scorer, table: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = write(table.head(20).assign(prediction=1), tmp_path / "in.csv")
+    before = source.read_bytes()
+    (tmp_path / "taken.csv").mkdir()
+    (tmp_path / "a-file").write_text("")
+    cases = {
+        source: "is the input file",
+        tmp_path / "taken.csv": "is a directory",
+        tmp_path / "a-file" / "out.csv": "a-file is a file, not a directory",
+    }
+    for output, message in cases.items():
+        with pytest.raises(ScoringInputError, match=message):
+            score_file(scorer, source, output, progress=False)
+    with pytest.raises(ScoringInputError, match="the output has its own 'prediction' column"):
+        score_file(scorer, source, tmp_path / "out.csv", id_column="prediction", progress=False)
+    with pytest.raises(ScoringInputError, match="no column 'ticket' for --id-column"):
+        score_file(scorer, source, tmp_path / "out.csv", id_column="ticket", progress=False)
+    assert source.read_bytes() == before
+
+
+def test_a_compressed_or_upper_case_csv_is_scored_like_the_plain_one(
+    scorer: Scorer, table: pd.DataFrame, tmp_path: Path
+) -> None:
+    plain = score_file(
+        scorer, write(table, tmp_path / "in.csv"), tmp_path / "a.csv", progress=False
+    )
+    packed = tmp_path / "IN.CSV.GZ"
+    table.to_csv(packed, index=False, compression="gzip")
+    score_file(scorer, packed, tmp_path / "b.csv", progress=False)
+    assert plain.rows == len(table)
+    pd.testing.assert_frame_equal(read(tmp_path / "a.csv"), read(tmp_path / "b.csv"))
+
+
 def test_missing_values_are_scored_like_the_pipeline(
     scorer: Scorer, local_project: ServingProject, table: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -196,6 +196,33 @@ def test_malformed_bodies(server: Server, body: bytes, status: int) -> None:
     assert response.status_code == status, response.text
 
 
+def test_only_json_bodies_are_read(server: Server, records: list[dict[str, Any]]) -> None:
+    """A web page can POST text/plain to a local server without a preflight: refused."""
+    body = json.dumps({"records": records[:1]}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"content-type": content_type} if content_type else {}
+        response = server.client.post("/predict", content=body, headers=headers)
+        assert response.status_code == 415, (content_type, response.text)
+    charset = {"content-type": "application/json; charset=utf-8"}
+    assert server.client.post("/predict", content=body, headers=charset).status_code == 200
+
+
+def test_a_body_of_bad_records_gets_a_short_answer(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    bad = [{**record, "Crew Size": "many", "Site Region": 7} for record in records[:500]]
+    assert len(bad) > 10
+    response = server.client.post("/predict", json={"records": bad})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert len(detail) == 21 and detail[-1] == {
+        "loc": [],
+        "field": "(more)",
+        "msg": f"{2 * len(bad) - 20} more errors",
+        "type": "truncated",
+    }
+
+
 def test_unknown_routes_are_4xx(server: Server) -> None:
     assert server.client.get("/nope").status_code == 404
     assert server.client.get("/predict").status_code == 405
