@@ -230,6 +230,21 @@ def run(
         hint_uncommitted_results(Path.cwd())
 
 
+def check_port_free(host: str, port: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({error.strerror}); choose another --port"
+                " (or PORT) or stop what uses it"
+            ) from None
+
+
 def interrupt_on_sigterm() -> None:
     """CI cancels a job, and `kill` stops a process, with SIGTERM, which by default ends Python on
     the spot: a stage half-way through leaves its output folder empty. Handled as Ctrl-C instead,
@@ -585,6 +600,7 @@ def serve(
     from construction_delays.scoring import load_scorer
     from construction_delays.serving import ServingConfig, run_server
 
+    check_port_free(host, port)  # before the model loads (seconds), not after
     scorer = load_scorer(model, Path.cwd(), load_params(params_file))
     meta = scorer.metadata
     api_key = os.environ.get(api_key_env) or None
@@ -715,7 +731,8 @@ def monitor(
             f"[{colours[metric.status]}]{metric.status}[/]",
             f"{metric.reference:.4f} → {metric.current:.4f}",
         )
-    console.print(table)
+    if report.rows:  # with no rows every check would read "missing 100%": nothing to show
+        console.print(table)
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     colour = colours[report.verdict]

@@ -680,7 +680,16 @@ def resolve_reference(
     if not need_model:
         return Reference(profile, str(path))
     if model:
-        return Reference(profile, str(path), load_scorer(model, root, params))
+        given = Path(model)
+        name = given.name if given.suffix != ".skops" else given.parent.name
+        notes = []
+        if profile.get("model") and name != profile.get("model"):
+            notes.append(
+                f"the reference profile holds the predictions of {profile.get('model')!r}, and"
+                f" --model {model} is another model: a prediction drift may only be the models'"
+                " difference"
+            )
+        return Reference(profile, str(path), load_scorer(model, root, params), notes=notes)
     local = root / "outputs" / "models" / str(profile.get("model")) / "model.skops"
     if local.is_file():
         return Reference(profile, str(path), load_scorer(str(local), root, params))

@@ -685,7 +685,8 @@ def validate_chunk(
         bad = (np.isnan(values) & series.notna().to_numpy()) | np.isinf(values)
         if bad.any():
             positions = np.flatnonzero(bad)
-            sample = ", ".join(repr(v) for v in series.iloc[positions[:3]].tolist())
+            distinct = pd.unique(series.iloc[positions[:MAX_ROWS_LISTED]])[:3]
+            sample = ", ".join(repr(v) for v in distinct.tolist())
             problems.append(
                 ChunkProblem(
                     name,

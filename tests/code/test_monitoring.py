@@ -332,3 +332,16 @@ def test_data_in_the_markdown_report_cannot_break_its_table(fitted: dict[str, An
     row = next(line for line in markdown.splitlines() if line.startswith("| Site Region |"))
     assert "'North \\| South'" in row
     assert row.count(" | ") == 5  # six cells, none added by the data
+
+
+def test_another_model_than_the_profile_s_is_named(fitted: dict[str, Any], tmp_path: Path) -> None:
+    from construction_delays.persistence import save_model
+
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps(fitted["profile"]))
+    for name, warned in (("logistic_regression", False), ("random_forest", True)):
+        model = save_model(fitted["model"], tmp_path / name / "model.skops")
+        resolved = monitoring.resolve_reference(
+            tmp_path, PARAMS, model=str(model), reference=profile, need_model=True
+        )
+        assert any("is another model" in note for note in resolved.notes) is warned

@@ -16,7 +16,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.serving.conftest import GIT_SHA, REGISTERED, Server, ServingProject, records_of
+from tests.serving.conftest import (
+    GIT_SHA,
+    REGISTERED,
+    Server,
+    ServingProject,
+    free_port,
+    records_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -336,7 +343,7 @@ def test_bad_model_exits_2(serving_project: ServingProject, model: str) -> None:
     import subprocess
 
     result = subprocess.run(
-        ["mlops", "serve", "--model", model, "--port", "1"],
+        ["mlops", "serve", "--model", model, "--port", str(free_port())],
         cwd=serving_project.root,
         env=serving_project.env(),
         capture_output=True,
@@ -347,6 +354,28 @@ def test_bad_model_exits_2(serving_project: ServingProject, model: str) -> None:
 
     assert result.returncode == 2, result.stderr
     assert model in result.stderr.replace("\n", "")
+
+
+def test_a_port_in_use_is_named_before_the_model_loads(serving_project: ServingProject) -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            ["mlops", "serve", "--port", str(port)],
+            cwd=serving_project.root,
+            env=serving_project.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(result.stderr.split())
+    assert "serving" not in result.stderr  # stopped before loading the model
 
 
 def test_bounded_load(
