@@ -62,9 +62,13 @@ class TrackingStoreError(ProjectError, RuntimeError):
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail in seconds, not after MLflow's retries, when a tracking server does not answer."""
+    from urllib.request import getproxies, proxy_bypass
+
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return
+    if parts.scheme in getproxies() and not proxy_bypass(parts.hostname):
+        return  # reached through a proxy: a direct connection says nothing
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         socket.create_connection((parts.hostname, port), timeout=timeout).close()

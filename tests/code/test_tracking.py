@@ -6,6 +6,8 @@ import pytest
 
 from construction_delays.tracking import redact
 
+from tests.serving.conftest import free_port
+
 
 @pytest.mark.parametrize(
     ("uri", "shown"),
@@ -27,3 +29,18 @@ from construction_delays.tracking import redact
 def test_credentials_and_secret_query_values_are_removed(uri: str, shown: str) -> None:
     assert redact(uri) == shown
     assert "s3cret" not in redact(uri) and "abc" not in redact(uri).split("?")[-1]
+
+
+def test_a_server_behind_a_proxy_is_not_probed_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the proxy can reach it: a direct connection failing says nothing about the server."""
+    from construction_delays.tracking import TrackingStoreError, check_reachable
+
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    closed = f"https://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(TrackingStoreError, match="not reachable"):
+        check_reachable(closed, timeout=2)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    check_reachable(closed, timeout=2)
