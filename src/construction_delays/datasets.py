@@ -95,7 +95,7 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
             return f"{data_path}: pulled from the DVC remote"
         # A new project's remote is empty until its first `dvc push`: fall through to the sample,
         # but say what the pull said (missing credentials look the same from here).
-        pull_problem = f" (`dvc pull` failed: {_last_line(pulled)})"
+        pull_problem = f" (`dvc pull` failed: {_dvc_said(pulled)})"
     if (
         dvc("checkout", dvc_file.name, check=False, capture=True).returncode == 0
         and data_path.is_file()
@@ -123,7 +123,7 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
     )
 
 
-def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+def _dvc_said(result: subprocess.CompletedProcess[str]) -> str:
     """What DVC warned and erred about, on one line (the cause: missing files, credentials...)."""
     lines = [line.strip() for line in f"{result.stdout}\n{result.stderr}".splitlines()]
     said = [

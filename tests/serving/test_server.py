@@ -336,46 +336,41 @@ def test_local_skops_file(
     assert not local.log_file.exists()
 
 
-@pytest.mark.parametrize(
-    "model", ["models:/no-such-model@champion", "models:/oops", "missing/model.skops"]
-)
-def test_bad_model_exits_2(serving_project: ServingProject, model: str) -> None:
+def serve_failing(project: ServingProject, *args: str) -> str:
+    """`mlops serve ARGS` that must stop at once with a user error (exit 2); its stderr."""
     import subprocess
 
     result = subprocess.run(
-        ["mlops", "serve", "--model", model, "--port", str(free_port())],
-        cwd=serving_project.root,
-        env=serving_project.env(),
+        ["mlops", "serve", *args],
+        cwd=project.root,
+        env=project.env(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-
     assert result.returncode == 2, result.stderr
-    assert model in result.stderr.replace("\n", "")
+    return " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    "model", ["models:/no-such-model@champion", "models:/oops", "missing/model.skops"]
+)
+def test_bad_model_exits_2(serving_project: ServingProject, model: str) -> None:
+    stderr = serve_failing(serving_project, "--model", model, "--port", str(free_port()))
+    assert model in stderr.replace(" ", "")
 
 
 def test_a_port_in_use_is_named_before_the_model_loads(serving_project: ServingProject) -> None:
     import socket
-    import subprocess
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            ["mlops", "serve", "--port", str(port)],
-            cwd=serving_project.root,
-            env=serving_project.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert result.returncode == 2, result.stderr
-    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(result.stderr.split())
-    assert "serving" not in result.stderr  # stopped before loading the model
+        stderr = serve_failing(serving_project, "--port", str(port))
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr
+    assert "serving" not in stderr  # stopped before loading the model
 
 
 def test_bounded_load(
