@@ -33,6 +33,10 @@ def tracking_uri(root: Path) -> str:
 SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "credential", "sig")
 
 
+def _secret(query_key: str) -> bool:
+    return any(word in query_key.lower() for word in SECRET_QUERY_KEYS)
+
+
 def redact(uri: str) -> str:
     """Drop credentials from a URI before it is printed or written to a file: the user and
     password before the host, and query values that look secret (``?password=``, ``&token=``)."""
@@ -42,11 +46,8 @@ def redact(uri: str) -> str:
         netloc = f"{host}:{parts.port}" if parts.port else host
         parts = parts._replace(netloc=netloc)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if any(word in k.lower() for k, _ in pairs for word in SECRET_QUERY_KEYS):
-        hidden = [
-            (k, "***" if any(word in k.lower() for word in SECRET_QUERY_KEYS) else v)
-            for k, v in pairs
-        ]
+    hidden = [(k, "***" if _secret(k) else v) for k, v in pairs]
+    if hidden != pairs:
         parts = parts._replace(query=urlencode(hidden, safe="*"))
     # Unchanged URIs come back as given: urlunsplit would fold sqlite://// into sqlite://.
     return uri if parts == original else urlunsplit(parts)
