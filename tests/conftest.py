@@ -48,6 +48,8 @@ def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
 @dataclass
 class Project:
     root: Path
+    # What the fixture's first `mlops run` printed (stdout + stderr), for tests of the output.
+    first_run_output: str = ""
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run(list(args), self.root, check=check)
@@ -236,6 +238,7 @@ def make_project(tmp_path: Path) -> Callable[..., Project]:
 def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A small reference project that has run the pipeline once (module-scoped: runs cost seconds)."""
     project = init_project(tmp_path_factory.mktemp("trained") / "project", reference_params())
-    project.mlops("run")
+    first = project.mlops("run")
+    project.first_run_output = first.stdout + first.stderr
     project.commit("first run")
     return project

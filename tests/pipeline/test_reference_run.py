@@ -56,6 +56,15 @@ def test_run_writes_metrics_plots_and_registers_challenger(trained_project: Proj
         assert child.data.metrics["fit_seconds"] > 0, child.data.tags["model"]
 
 
+def test_run_prints_no_warnings(trained_project: Project) -> None:
+    """A newcomer's first run should not show warnings to puzzle over (e.g. MLflow's complaint
+    that uv's environment has no pip)."""
+    output = trained_project.first_run_output
+    assert "Running stage 'log_run'" in output
+    for word in ("warning", "traceback", "deprecat"):
+        assert word not in output.lower(), output
+
+
 def test_registered_model_loads_and_predicts(trained_project: Project) -> None:
     import mlflow.pyfunc
 
