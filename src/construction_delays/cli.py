@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from construction_delays.config import load_params
+from construction_delays.config import Params, load_params
 from construction_delays.console import console
 from construction_delays.errors import ProjectError, reported
 
@@ -188,12 +188,41 @@ def run(
     ] = False,
 ) -> None:
     """Materialise the data, reproduce the DVC pipeline and register the best model as `challenger`."""
-    from construction_delays import dvc_in_process
     from construction_delays.datasets import materialise
+    from construction_delays.last_good import LastGoodState
 
     params = load_params(params_file)
     console.print(materialise(params, Path.cwd(), dvc))
     interrupt_on_sigterm()
+    last_good = LastGoodState(Path.cwd())
+    last_good.save()
+    returncode = 1  # until the repro says otherwise (an interrupt skips the assignment)
+    try:
+        returncode = reproduce(params, isolated)
+    finally:
+        if returncode != 0:
+            # DVC locks each stage as it succeeds and deletes a stage's outputs before running it:
+            # put back everything the last good run recorded, so a failed run never leaves new
+            # models next to old metrics, nor costs the last good model.
+            last_good.restore(lambda: dvc("checkout", "--quiet", check=False))
+        last_good.discard()
+    if returncode != 0:
+        raise CommandError(
+            "the pipeline failed (see the stage output above); the last good outputs and"
+            " dvc.lock are restored"
+        )
+    if register_model:
+        relog_for_this_store(Path.cwd())
+        register(params_file)
+    summary()
+    if params.gates.committed_results:
+        hint_uncommitted_results(Path.cwd())
+
+
+def reproduce(params: Params, isolated: bool) -> int:
+    """`dvc repro`; unless ``isolated``, with the stages in this process. Returns the exit code."""
+    from construction_delays import dvc_in_process
+
     if isolated:
         returncode = dvc("repro", check=False).returncode
     else:
@@ -215,19 +244,7 @@ def run(
             returncode = dvc_in_process.repro(before_stage=before_stage)
         finally:
             warmup.join()
-    if returncode != 0:
-        # DVC deletes a stage's outputs before running it; put back what dvc.lock last recorded so
-        # a failed run never costs the last good model.
-        dvc("checkout", "--quiet", check=False)
-        raise CommandError(
-            "the pipeline failed (see the stage output above); the last good outputs are kept"
-        )
-    if register_model:
-        relog_for_this_store(Path.cwd())
-        register(params_file)
-    summary()
-    if params.gates.committed_results:
-        hint_uncommitted_results(Path.cwd())
+    return returncode
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -126,13 +126,20 @@ def train_model(
         error_score="raise",
     )
     started = time.perf_counter()
-    with parallel_config(backend=params.cv.backend):
-        search.fit(features, target, groups=groups)
-    results = pd.DataFrame(search.cv_results_)
-    # GridSearchCV's own rule for refit=<metric>: the first candidate ranked 1.
-    best = int(results[f"rank_test_{params.evaluate.metric}"].argmin())
-    best_params = results.loc[best, "params"]
-    model = refit(pipeline, best_params, features, target, params.cv.n_jobs)
+    try:
+        with parallel_config(backend=params.cv.backend):
+            search.fit(features, target, groups=groups)
+        results = pd.DataFrame(search.cv_results_)
+        # GridSearchCV's own rule for refit=<metric>: the first candidate ranked 1.
+        best = int(results[f"rank_test_{params.evaluate.metric}"].argmin())
+        best_params = results.loc[best, "params"]
+        model = refit(pipeline, best_params, features, target, params.cv.n_jobs)
+    except Exception as error:  # the estimator rejected this data or a grid value
+        raise TrainingError(
+            f"models.{name} ({spec.estimator}) failed to fit: {type(error).__name__}: {error}."
+            f" Change its grid in params.yaml, or disable it (models.{name}.enabled: false)"
+            " if it does not suit this data"
+        ) from error
     elapsed = time.perf_counter() - started
     cv_scores = {
         metric: {

@@ -21,12 +21,15 @@ REGISTERED = MODEL
 
 
 def state(project: Project) -> dict[str, Any]:
-    """Everything a failed run must leave untouched: model files, metrics, registry versions/aliases."""
+    """Everything a failed run must leave untouched: dvc.lock, the split, model files, metrics and
+    reports (but the validation report of the data now in data/), registry versions/aliases."""
     from mlflow import MlflowClient
 
     files = [
+        project.root / "dvc.lock",
+        *sorted((project.root / "outputs" / "split").rglob("*")),
         *sorted((project.root / "outputs" / "models").rglob("*")),
-        project.root / "reports" / "metrics.json",
+        *sorted(p for p in (project.root / "reports").rglob("*") if p.name != "validation.json"),
     ]
     client = MlflowClient(tracking_uri=f"sqlite:///{project.root / 'mlflow.db'}")
     model = client.get_registered_model(REGISTERED)
@@ -86,6 +89,13 @@ def single_class(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{"Schedule Adherence": "On Schedule"})
 
 
+def model_failing_after_others_retrained(project: Project) -> None:
+    """New data retrains the zoo; then a model that cannot take scaled (negative) features fails."""
+    edit_data(lambda frame: frame.iloc[:-50])(project)
+    naive_bayes = {"estimator": "sklearn.naive_bayes.MultinomialNB", "grid": {"alpha": [1.0]}}
+    edit_params(lambda p: p["models"].update(naive_bayes=naive_bayes))(project)
+
+
 CASES: dict[str, tuple[Callable[[Project], None], list[str]]] = {
     "missing file": (
         edit_params(lambda p: p["data"].update(path="data/nope.csv")),
@@ -115,6 +125,10 @@ CASES: dict[str, tuple[Callable[[Project], None], list[str]]] = {
     "invalid grid value": (
         edit_params(set_grid("decision_tree", {"max_depth": [-3]})),
         ["models.decision_tree.grid", "max_depth"],
+    ),
+    "model failing to fit after others retrained": (
+        model_failing_after_others_retrained,
+        ["models.naive_bayes", "MultinomialNB", "failed to fit", "Negative values"],
     ),
     "metric that does not fit the task": (
         edit_params(lambda p: p["evaluate"].update(metric="rmse")),
@@ -160,7 +174,7 @@ def test_a_run_stopped_by_sigterm_keeps_the_last_good_state(project: Project) ->
     rest, _ = process.communicate(timeout=120)
     output = "".join(seen) + rest
     assert process.returncode != 0, output
-    assert "the last good outputs are kept" in output
+    assert "the last good outputs and dvc.lock are restored" in output
     assert state(project) == before
 
 
