@@ -15,7 +15,7 @@ import typer
 
 from construction_delays.config import Params, load_params
 from construction_delays.console import console
-from construction_delays.errors import ProjectError, reported
+from construction_delays.errors import EXIT_CHECK_FAILED, ProjectError, reported
 
 app = typer.Typer(
     help="GitOps MLOps project: data, pipeline, tracking and registry.", no_args_is_help=True
@@ -38,7 +38,8 @@ class CommandError(ProjectError):
 
 
 class GateFailedError(ProjectError):
-    pass
+    # Exit 1, not 2: a script can tell "a gate failed" from "params.yaml is wrong".
+    exit_code = EXIT_CHECK_FAILED
 
 
 def dvc(*args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:

@@ -133,6 +133,8 @@ def test_pr_that_degrades_the_model_fails_the_gate(repo: Project) -> None:
 
     assert codes["gates"] != 0
     assert "quality gate(s) failed" in gate_output.stderr
+    # 1: a gate said no; 2 would mean a mistake in params.yaml or the command line
+    assert repo.mlops("gates", "--base", "main", check=False).returncode == 1
     assert "✗ f1 (test)" in gate_output.stderr
     assert "❌ fail" in report
     assert "| f1 vs main | drop ≤ 0.02 |" in report
