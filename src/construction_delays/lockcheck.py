@@ -122,8 +122,7 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
         for change in _input_changes(committed.get(name, stage), stage, outputs):
             stages_by_change.setdefault(change, []).append(name)
     for change, names in stages_by_change.items():
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        stale.append(f"{change} changed ({shown})")
+        stale.append(f"{change} changed ({_shown(names)})")
     in_git = set(
         subprocess.run(
             ["git", "ls-tree", "-r", "--name-only", ref],
@@ -139,6 +138,37 @@ def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
             if kept is not None and kept != md5:
                 stale.append(f"{path}: not what the committed {LOCK_FILE} records")
     return stale
+
+
+def unrun_changes(root: Path) -> list[str]:
+    """Inputs changed since the pipeline last ran here, from `dvc status` (stages only): the
+    results on disk are not yet what the working tree's code, params and data produce, so comparing
+    them with the commit says nothing. [] when every stage is up to date."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        status = repo.status()
+    stages_by_change: dict[str, list[str]] = {}
+    for name, changes in status.items():
+        if name.endswith(".dvc") or not isinstance(changes, list):
+            continue  # data.dvc: materialising the data is `make data`'s job
+        for change in changes:
+            if not isinstance(change, dict):
+                continue
+            for path, what in (change.get("changed deps") or {}).items():
+                keys = ", ".join(what) if isinstance(what, dict) else path
+                label = f"param {keys}" if isinstance(what, dict) else path
+                stages_by_change.setdefault(label, []).append(name)
+            if "changed command" in change:
+                stages_by_change.setdefault("the command", []).append(name)
+    return [
+        f"{change} changed since the pipeline last ran ({_shown(names)}): run `make repro`"
+        for change, names in stages_by_change.items()
+    ]
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _git_md5(root: Path, ref: str, path: str, in_git: set[str]) -> str | None:

@@ -28,7 +28,12 @@ from construction_delays.gates import (
     evaluate_gates,
     problem_change,
 )
-from construction_delays.lockcheck import git_bytes, stale_results, unreproduced_outputs
+from construction_delays.lockcheck import (
+    git_bytes,
+    stale_results,
+    unreproduced_outputs,
+    unrun_changes,
+)
 
 METRICS_FILE, VALIDATION_FILE, PARAMS_FILE, BEHAVIOUR_FILE = (
     "reports/metrics.json",
@@ -470,7 +475,9 @@ def build_report(
             f"{root / METRICS_FILE}: no metrics yet; run the pipeline first (`make repro`)"
         )
     champion = champion_metrics(params, root) if with_champion else None
-    stale = stale_results(root) if params.gates.committed_results else None
+    # Results on disk older than the inputs (no `make repro` since an edit) cannot be compared
+    # with the commit; said first, as the reason every other comparison may be off too.
+    stale = unrun_changes(root) + stale_results(root) if params.gates.committed_results else None
     gates, notes = compute_gates(params, current, base, champion, stale)
     branch = subprocess.run(
         ["git", "rev-parse", "--abbrev-ref", "HEAD"],

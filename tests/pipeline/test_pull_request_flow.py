@@ -100,6 +100,13 @@ def test_pr_pushed_without_its_results_fails_until_they_are_committed(repo: Proj
     params["models"]["decision_tree"]["grid"]["max_depth"] = [2, 5]
     repo.write_params(params)
     repo.commit("PR: shallower trees (params.yaml only)")
+    # Locally, before any `make repro`: the results on disk predate the edit.
+    early = repo.mlops("gates", "--base", "main", check=False)
+    assert early.returncode == 1
+    assert (
+        "✗ committed results: stale: param models.decision_tree changed since the pipeline last"
+        " ran (train@decision_tree): run `make repro`" in " ".join(early.stderr.split())
+    )
 
     codes = run_pr_job(repo)
     gate_output = repo.make("gates", check=False)
