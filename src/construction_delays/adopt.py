@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from construction_delays.config import TABLE_FORMATS, Params, parse_params, table_format
-from construction_delays.data import read_table
+from construction_delays.data import category_text, read_table
 from construction_delays.datasets import DvcRunner, tracking_output
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
@@ -448,7 +448,9 @@ def plan_adoption(
 
     if table_format(source) is None:
         raise AdoptionError(f"{source}: give a {TABLE_FORMATS} file")
-    frame = read_table(source)
+    # Categorical columns named on the command line as training reads them (text as written, so
+    # codes 04 stay "04"); the others are left to pandas, whose types the inference looks at.
+    frame = read_table(source, list(categorical))
     _check_options(
         source, [str(c) for c in frame.columns], target, numeric, categorical, drop, group
     )
@@ -503,7 +505,8 @@ def smoke_records(
     frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], rows: int = SMOKE_ROWS
 ) -> list[dict[str, Any]]:
     """A few rows of the features as a JSON request body: complete rows first; missing values as
-    null, categories as the text a client sends."""
+    null, categories as the text training reads (float codes 4.0 of a column with missing values
+    as "4", see category_text), so the smoke test sends categories the model knows."""
     features = frame[[*numeric, *categorical]]
     complete = features.dropna()
     chosen = (complete if len(complete) >= rows else features).head(rows)
@@ -514,7 +517,7 @@ def smoke_records(
             if pd.isna(value):
                 record[str(column)] = None
             elif column in categorical:
-                record[str(column)] = str(plain_value(value))
+                record[str(column)] = category_text(plain_value(value))
             else:
                 record[str(column)] = plain_value(value)
         records.append(record)

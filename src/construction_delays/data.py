@@ -7,7 +7,10 @@ alone, rather than importing scikit-learn, which keeps the ``split`` stage's sta
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +59,44 @@ def text_columns(data: DataParams) -> list[str]:
     return [*data.categorical_features, *group]
 
 
+def category_text(value: Any) -> Any:
+    """The one text form of a categorical value, wherever a model meets it (training, batch
+    scoring, the REST API, adopt's smoke request): missing stays NaN, text stays as written (a
+    typed ``"3.0"`` is its writer's category), a whole number becomes its digits and any other
+    number its ``str``.
+
+    Training reads a CSV's categorical columns as text, so integer codes are ``"3"``; the same
+    codes come as 3.0 from a Parquet file (a column with missing values is float) or as 3 from a
+    JSON client. Without one form those were categories the model never saw, silently.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return np.nan
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))  # "True", not "1": a flag is not a code
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def categories_as_text(values: pd.Series | np.ndarray | Sequence[Any]) -> np.ndarray:
+    """:func:`category_text` over a column: an object array, NaN for missing values."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
+        array = series.to_numpy(dtype=object, na_value=np.nan)
+        if pd.api.types.infer_dtype(array, skipna=True) in ("string", "empty"):
+            return array  # text only (the common case): nothing to convert
+        return np.array([category_text(v) for v in array], dtype=object)
+    # Typed columns (float or integer codes, booleans, pandas categoricals): convert each
+    # distinct value once; code -1 (missing) picks the NaN at the end.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = np.array([*(category_text(u) for u in uniques), np.nan], dtype=object)
+    return texts[codes]
+
+
 def read_table(path: Path | str, text: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file, turning low-level failures into a :class:`DataError`;
     ``text``: CSV columns to keep as written (see :func:`text_columns`)."""
@@ -88,8 +129,11 @@ def select_columns(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame,
     """Return (features, target) with the configured columns, in the configured order."""
     features = frame.loc[:, data.feature_columns].copy()
     for column in data.categorical_features:
-        # One dtype for categoricals whatever the file format: str objects, NaN for missing.
-        features[column] = features[column].map(str, na_action="ignore").astype(object)
+        # One dtype for categoricals whatever the file format: str objects, NaN for missing, in
+        # the text form scoring and serving hand the model too (see category_text).
+        features[column] = pd.Series(
+            categories_as_text(features[column]), index=features.index, dtype=object
+        )
     for column in data.numeric_features:
         features[column] = features[column].astype("float64")
     return features, frame[data.target]

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from construction_delays.config import TABLE_FORMATS, Params, table_format
-from construction_delays.data import CSV_MISSING_VALUES
+from construction_delays.data import CSV_MISSING_VALUES, categories_as_text
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 
@@ -697,10 +697,8 @@ def validate_chunk(
             )
         columns[name] = values
     for name in schema.categorical:
-        series = frame[name]
-        if not pd.api.types.is_string_dtype(series):  # e.g. numbers in Parquet: as training did
-            series = series.map(str, na_action="ignore")
-        columns[name] = _as_categorical(series.to_numpy(dtype=object, na_value=np.nan))
+        # Text as training saw it, e.g. a Parquet file's float codes 3.0 as "3" (category_text).
+        columns[name] = categories_as_text(frame[name])
     return columns, problems
 
 

@@ -5,7 +5,8 @@ Endpoints: ``POST /predict`` (``{"records": [{column: value, ...}, ...]}``), ``G
 
 The request schema is built from the model's feature schema (MLflow signature or params.yaml):
 every column is a required key, values may be ``null`` (the pipeline imputes), numbers must be
-finite JSON numbers, strings must be strings, and unknown keys are refused, so a bad request gets
+finite JSON numbers, categories strings or numbers (integer codes: 3 is read as "3", as training
+read them), and unknown keys are refused, so a bad request gets
 a 422 naming the record and the column instead of a 500. The hot path validates the raw body with
 pydantic-core straight into dicts keyed by column name, hands column arrays to the
 :class:`~construction_delays.scoring.Predictor`, and answers with orjson.
@@ -45,10 +46,19 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import core_schema
 from starlette.concurrency import run_in_threadpool
 from typing_extensions import TypedDict
 
+from construction_delays.data import category_text
 from construction_delays.scoring import FeatureSchema, Scorer, columns_from_records
 
 MAX_RECORDS = 10_000
@@ -70,10 +80,33 @@ ASGIApp = Callable[
 # --------------------------------------------------------------------------------------------
 
 
+# A category is text, or a JSON number turned into the text training saw (3 and 3.0 as "3", see
+# category_text): strings pass untouched with no Python call on the hot path; booleans and
+# non-finite numbers are refused (strict), with one error per value rather than one per branch.
+CATEGORY_SCHEMA = core_schema.nullable_schema(
+    core_schema.union_schema(
+        [
+            core_schema.str_schema(strict=True),
+            core_schema.no_info_after_validator_function(
+                category_text,
+                core_schema.union_schema(
+                    [
+                        core_schema.int_schema(strict=True),
+                        core_schema.float_schema(strict=True, allow_inf_nan=False),
+                    ]
+                ),
+            ),
+        ],
+        custom_error_type="category_type",
+        custom_error_message="Input should be a string or a finite number",
+    )
+)
+
+
 def record_type(schema: FeatureSchema) -> type:
     """A TypedDict of one record: keys are the column names (spaces and all), values nullable."""
     number = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
-    text = Annotated[str | None, Field(strict=True)]
+    text = Annotated[str | None, GetPydanticSchema(lambda _type, _handler: CATEGORY_SCHEMA)]
     fields: dict[str, Any] = {name: number for name in schema.numeric}
     fields.update({name: text for name in schema.categorical})
     record = TypedDict("Record", fields)  # type: ignore[misc]  # functional form: keys with spaces

@@ -233,3 +233,31 @@ def test_a_repeated_identifier_is_offered_as_the_group_and_group_writes_data_gro
         plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", group="projectid")
     with pytest.raises(AdoptionError, match="--group names the column that groups rows"):
         plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", group="late")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_the_smoke_request_sends_integer_codes_as_training_reads_them(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Codes 1-5 with missing values are floats to pandas (4.0) but "4" to training: the smoke
+    request must send "4", or the deployed model meets an unknown category and still passes."""
+    rng = np.random.default_rng(1)
+    rows = 80
+    codes = rng.integers(1, 6, rows).astype(float)
+    codes[::7] = np.nan
+    table = pd.DataFrame(
+        {"size": rng.normal(0, 1, rows), "store_code": codes, "y": rng.choice(["a", "b"], rows)}
+    )
+    source = tmp_path / f"mine.{suffix}"
+    if suffix == "csv":
+        table.assign(store_code=table["store_code"].astype("Int64")).to_csv(source, index=False)
+    else:
+        table.to_parquet(source, index=False)  # float codes: 4.0
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_TEXT)
+
+    plan = plan_adoption(tmp_path, params, source, "y", categorical=["store_code"])
+
+    sent = [record["store_code"] for record in plan.smoke_records]
+    known = {str(int(code)) for code in codes[~np.isnan(codes)]}
+    assert len(sent) == 2 and all(isinstance(code, str) and code in known for code in sent)

@@ -16,15 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from construction_delays.config import ModelSpec
-from construction_delays.data import select_columns
+from construction_delays.data import read_table, select_columns, text_columns
 from construction_delays.models import build_pipeline
 from construction_delays.persistence import save_model
 from construction_delays.sample_data import generate
+from construction_delays.scoring import FeatureSchema, Predictor, Scorer
 
 from tests.conftest import classification_reference, reference_config, tool_env
 
@@ -65,6 +67,41 @@ def train_small_model(rows: int = 1000) -> tuple[Any, pd.DataFrame, pd.Series]:
     pipeline, _ = build_pipeline("random_forest", spec, params.data)
     pipeline.fit(features, target)
     return pipeline, features, target
+
+
+# A table of integer-coded categories: "store_code" 1-5, about 10% missing; class "late" mostly
+# for code 3, so a model that fails to recognise the code predicts visibly otherwise.
+CODES_DATA = reference_config().data.model_copy(
+    update={
+        "target": "y",
+        "positive_class": "late",
+        "numeric_features": ("size",),
+        "categorical_features": ("store_code",),
+    }
+)
+
+
+def integer_coded_table(rows: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    codes = pd.array(rng.integers(1, 6, rows), dtype="Int64")
+    codes[rng.random(rows) < 0.1] = pd.NA
+    size = rng.normal(0, 1, rows)
+    late = (codes.fillna(0).to_numpy() == 3) | (size > 1.2)
+    return pd.DataFrame({"size": size, "store_code": codes, "y": np.where(late, "late", "ok")})
+
+
+def train_on_codes(csv_path: Path) -> tuple[Scorer, pd.DataFrame]:
+    """A logistic regression trained on the CSV as the pipeline reads it (codes as text), ready
+    to score with the fast path; and the features it was trained on."""
+    features, target = select_columns(read_table(csv_path, text_columns(CODES_DATA)), CODES_DATA)
+    assert set(features["store_code"].dropna()) == {"1", "2", "3", "4", "5"}
+    spec = ModelSpec(estimator="sklearn.linear_model.LogisticRegression", params={})
+    pipeline, _ = build_pipeline("logistic_regression", spec, CODES_DATA)
+    pipeline.fit(features, target)
+    schema = FeatureSchema(("size",), ("store_code",), "test")
+    scorer = Scorer(Predictor.build(pipeline, schema), {"name": "codes", "classes": ["late", "ok"]})
+    assert scorer.predictor.fast_path, scorer.predictor.fast_path_note
+    return scorer, features
 
 
 def register_model(model: Any, features: pd.DataFrame, root: Path) -> tuple[str, int, str]:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from construction_delays.config import ModelSpec, load_params
-from construction_delays.data import read_table, text_columns
+from construction_delays.data import read_table, select_columns, text_columns
 from construction_delays.models import build_pipeline
 from construction_delays.scoring import (
     FeatureSchema,
@@ -26,7 +26,13 @@ from construction_delays.scoring import (
 )
 
 from tests.conftest import reference_config
-from tests.serving.conftest import ServingProject, records_of
+from tests.serving.conftest import (
+    CODES_DATA,
+    ServingProject,
+    integer_coded_table,
+    records_of,
+    train_on_codes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -400,3 +406,28 @@ def test_cli_bad_input_exits_2(
     assert result.returncode == 2
     assert "missing column(s) ['Crew Size']" in result.stderr.replace("\n", "")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_integer_codes_score_the_same_from_csv_and_from_parquet_float_codes(
+    tmp_path: Path,
+) -> None:
+    """Training reads a CSV's codes as "3"; a Parquet export of the same rows holds 3.0 (float,
+    because of the missing values): both must meet the categories the model learned."""
+    table = integer_coded_table()
+    csv_path = write(table, tmp_path / "codes.csv")
+    scorer, features = train_on_codes(csv_path)
+    pipeline = scorer.predictor.pipeline
+
+    floats = table.assign(store_code=table["store_code"].astype("float64"))
+    parquet_path = write(floats, tmp_path / "codes.parquet")
+    assert pd.read_parquet(parquet_path)["store_code"].dtype == np.float64
+    # Training from the Parquet file reads the very same categories.
+    as_trained, _ = select_columns(read_table(parquet_path), CODES_DATA)
+    pd.testing.assert_series_equal(as_trained["store_code"], features["store_code"])
+    for source in (csv_path, parquet_path):
+        score_file(scorer, source, tmp_path / f"{source.suffix[1:]}.csv", progress=False)
+    from_csv, from_parquet = read(tmp_path / "csv.csv"), read(tmp_path / "parquet.csv")
+
+    assert from_parquet["prediction"].tolist() == from_csv["prediction"].tolist()
+    assert from_csv["prediction"].tolist() == list(pipeline.predict(features))
+    assert (from_csv["prediction"] == "late").sum() > 50  # code 3 was learned and is used

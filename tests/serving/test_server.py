@@ -155,8 +155,8 @@ INVALID: dict[str, tuple[Callable[[list[dict[str, Any]]], Any], str]] = {
         lambda r: {"records": [one_record(r, **{"Crew Size": True})]},
         "records.0.Crew Size",
     ),
-    "number for a category": (
-        lambda r: {"records": [one_record(r, **{"Site Region": 3})]},
+    "boolean for a category": (  # numbers are codes (see test_categories); true is not
+        lambda r: {"records": [one_record(r, **{"Site Region": True})]},
         "records.0.Site Region",
     ),
     "extra field": (lambda r: {"records": [one_record(r, bogus=1)]}, "records.0.bogus"),
@@ -217,7 +217,7 @@ def test_only_json_bodies_are_read(server: Server, records: list[dict[str, Any]]
 def test_a_body_of_bad_records_gets_a_short_answer(
     server: Server, records: list[dict[str, Any]]
 ) -> None:
-    bad = [{**record, "Crew Size": "many", "Site Region": 7} for record in records[:500]]
+    bad = [{**record, "Crew Size": "many", "Site Region": [7]} for record in records[:500]]
     assert len(bad) > 10
     response = server.client.post("/predict", json={"records": bad})
     assert response.status_code == 422
