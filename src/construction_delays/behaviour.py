@@ -23,6 +23,7 @@ from construction_delays.config import (
     InvarianceCheck,
     Params,
 )
+from construction_delays.data import category_text
 from construction_delays.errors import ProjectError
 from construction_delays.evaluation import (
     classification_metrics,
@@ -62,7 +63,10 @@ def change_feature(features: pd.DataFrame, change: FeatureChange, seed: int) -> 
     kind = change.change_kind
     if kind in ("set", "missing"):
         value = np.nan if kind == "missing" else change.set_to
-        if isinstance(value, str) or changed[column].dtype == object:
+        if isinstance(value, str) or not pd.api.types.is_numeric_dtype(changed[column]):
+            # A category (object or str dtype, as read from a split file): `set: 3` in
+            # params.yaml means the code training read as "3".
+            value = category_text(value)
             changed[column] = pd.Series([value] * len(changed), index=changed.index, dtype=object)
         else:
             changed[column] = float(value)

@@ -139,6 +139,17 @@ def test_set_and_missing_reach_the_model_as_a_category_and_as_a_gap(
     assert 0 < gap_result.measures["changed_share"] < 1
 
 
+def test_a_number_set_on_a_category_is_the_code_training_read() -> None:
+    """`set: 3` on an integer-coded category means "3", as training reads the codes; a split
+    file's text column (str dtype, not object) is a category too."""
+    params = with_behaviour({"invariance": [{"feature": REGION, "set": 3}]})
+    features = pd.DataFrame({REGION: pd.Series(["1", "3", None], dtype="str")})
+
+    changed = behaviour.change_feature(features, params.behaviour.invariance[0], seed=0)
+
+    assert changed[REGION].tolist() == ["3", "3", "3"]
+
+
 def test_noise_is_seeded_so_a_rerun_measures_the_same() -> None:
     params = with_behaviour({"invariance": [{"feature": SLACK, "noise": 2}]})
     features = generate(rows=50, seed=1)[params.data.feature_columns]
