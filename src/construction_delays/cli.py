@@ -189,11 +189,13 @@ def run(
     ] = False,
 ) -> None:
     """Materialise the data, reproduce the DVC pipeline and register the best model as `challenger`."""
-    from construction_delays.datasets import materialise
+    from construction_delays.datasets import materialise, pull_missing_outputs
     from construction_delays.last_good import LastGoodState
 
     params = load_params(params_file)
     console.print(materialise(params, Path.cwd(), dvc))
+    if pulled := pull_missing_outputs(Path.cwd(), dvc):
+        console.print(pulled)
     interrupt_on_sigterm()
     last_good = LastGoodState(Path.cwd())
     last_good.save()

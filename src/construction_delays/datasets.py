@@ -123,6 +123,27 @@ def materialise(params: Params, root: Path, dvc: DvcRunner) -> str:
     )
 
 
+def pull_missing_outputs(root: Path, dvc: DvcRunner) -> str | None:
+    """Pull what dvc.lock records but the workspace lacks, when a DVC remote is configured.
+
+    A fresh clone has dvc.lock but none of the split and models it names; without them `dvc repro`
+    retrains every model the remote already holds. Returns a line to print, or None when nothing
+    was missing (the usual case: no network call then) or there is no remote.
+    """
+    from construction_delays.lockcheck import locked_outputs
+
+    missing = [path for path in locked_outputs(root) if not (root / path).exists()]
+    if not missing or not dvc("remote", "list", capture=True).stdout.strip():
+        return None
+    pulled = dvc("pull", "--allow-missing", check=False, capture=True)
+    if pulled.returncode != 0:
+        return (
+            f"! `dvc pull` of the pipeline's outputs failed: {_dvc_said(pulled)}; they are rebuilt"
+        )
+    restored = sum((root / path).exists() for path in missing)
+    return f"{restored} of {len(missing)} missing pipeline output(s) pulled from the DVC remote"
+
+
 def _dvc_said(result: subprocess.CompletedProcess[str]) -> str:
     """What DVC warned and erred about, on one line (the cause: missing files, credentials...)."""
     lines = [line.strip() for line in f"{result.stdout}\n{result.stderr}".splitlines()]

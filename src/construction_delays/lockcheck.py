@@ -100,6 +100,12 @@ def _outputs(stages: Mapping[str, Any]) -> set[str]:
     return {path for stage in stages.values() for path in _entries(stage, "outs")}
 
 
+def locked_outputs(root: Path) -> list[str]:
+    """Every output path the working tree's dvc.lock records ([] without one)."""
+    lock = root / LOCK_FILE
+    return sorted(_outputs(_stages(lock.read_bytes()))) if lock.is_file() else []
+
+
 def stale_results(root: Path, ref: str = "HEAD") -> list[str]:
     """What in ``ref``'s committed results does not match its code, params and data; [] if current.
 

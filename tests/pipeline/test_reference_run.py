@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -63,6 +64,26 @@ def test_run_prints_no_warnings(trained_project: Project) -> None:
     assert "Running stage 'log_run'" in output
     for word in ("warning", "traceback", "deprecat"):
         assert word not in output.lower(), output
+
+
+def test_a_fresh_clone_with_a_dvc_remote_pulls_instead_of_retraining(
+    trained_project: Project, tmp_path: Path
+) -> None:
+    """A second machine with the team's DVC remote restores the committed models, not retrains."""
+    remote = tmp_path / "remote"
+    shutil.copytree(trained_project.root / ".dvc" / "cache", remote)  # a local remote's layout
+    clone = Project(tmp_path / "clone")
+    trained_project.run("git", "clone", "-q", str(trained_project.root), str(clone.root))
+    clone.run("dvc", "remote", "add", "-d", "team", str(remote))
+
+    result = clone.mlops("run", "--no-register")
+
+    output = result.stdout + result.stderr
+    assert "pulled from the DVC remote" in output
+    assert "missing pipeline output(s) pulled from the DVC remote" in output
+    for stage in ("split", "train@", "evaluate", "behaviour"):  # log_run: this machine's store
+        assert f"Running stage '{stage}" not in output
+    assert clone.read("reports/metrics.json") == trained_project.read("reports/metrics.json")
 
 
 def test_registered_model_loads_and_predicts(trained_project: Project) -> None:
