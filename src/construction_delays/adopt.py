@@ -577,6 +577,11 @@ def _plan_target(
     if chosen_task == "regression":
         if positive_class is not None:
             raise AdoptionError("--positive-class applies to classification only")
+        if labels.nunique() == 1:
+            raise AdoptionError(
+                f"{source}: target {labels.name!r} has the same value"
+                f" {plain_value(labels.iloc[0])!r} in every row: a model needs a target that varies"
+            )
         return TargetPlan(chosen_task, reason)
     counts = labels.value_counts()
     if len(counts) < 2:

@@ -21,6 +21,7 @@ from pandera.errors import SchemaErrors
 
 from construction_delays.config import DataParams
 from construction_delays.errors import ProjectError
+from construction_delays.files import plain_value
 
 MAX_ROWS_LISTED = 10
 
@@ -228,6 +229,26 @@ def _missing_column_hint(column: str, columns: list[str]) -> str:
     return ""
 
 
+def _target_problems(frame: pd.DataFrame, data: DataParams) -> list[Problem]:
+    """Target problems whose message needs the data itself (values, counts), which a pandera
+    check's fixed error text cannot name."""
+    if data.target not in frame.columns:
+        return []
+    values = frame[data.target].dropna()
+    problems = []
+    if data.task == "regression" and values.nunique() == 1:
+        # Trains a "perfect" model (r2 1.0) that predicts the one value it has seen.
+        problems.append(
+            Problem(
+                column=data.target,
+                check="constant_target",
+                message=f"every row has the same value {plain_value(values.iloc[0])!r}: a model"
+                " needs a target that varies",
+            )
+        )
+    return problems
+
+
 def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> ValidationReport:
     """Validate ``frame`` (read from ``path``) and return the report, valid or not."""
     problems: list[Problem] = []
@@ -235,6 +256,7 @@ def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> Validat
         build_schema(data).validate(frame, lazy=True)
     except SchemaErrors as errors:
         problems = _problems_from(errors)
+    problems += _target_problems(frame, data)
     columns = [str(c) for c in frame.columns]
     delimiter = other_delimiter(columns)
     if delimiter is not None and any(p.check == "column_in_dataframe" for p in problems):

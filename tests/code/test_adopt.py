@@ -178,6 +178,10 @@ def test_another_task_brings_its_zoo_and_metric_settings() -> None:
             r"no usable feature columns \('row id': an identifier",
         ),
         ({"size": [3, 5, 8, 13] * 10, "y": ["a"] * 40}, "target 'y' has a single class 'a'"),
+        (
+            {"size": [3, 5, 8, 13] * 10, "y": [100.5] * 40},
+            "target 'y' has the same value 100.5 in every row: a model needs a target that varies",
+        ),
         ({"size": [3, 5, 8, 13] * 10, "y": [1.5, 2.5] * 20}, None),  # regression: valid
     ],
 )

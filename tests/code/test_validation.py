@@ -220,9 +220,8 @@ def test_too_few_rows_is_a_table_problem(
     ]
 
 
-def test_regression_target_must_be_numeric(
-    tmp_path: Path, good_frame: pd.DataFrame, params: Params
-) -> None:
+@pytest.fixture(scope="module")
+def regression_data(params: Params) -> DataParams:
     raw = params.model_dump()
     raw["data"].update(
         task="regression",
@@ -235,7 +234,13 @@ def test_regression_target_must_be_numeric(
     raw["gates"] = {"metrics": {"mae": 10.0}}
     raw["monitoring"] = {}
     raw["behaviour"] = {}  # its checks name the features left out here
-    data = Params.model_validate(raw).data
+    return Params.model_validate(raw).data
+
+
+def test_regression_target_must_be_numeric(
+    tmp_path: Path, good_frame: pd.DataFrame, regression_data: DataParams
+) -> None:
+    data = regression_data
     frame = good_frame.copy()
     frame["Planned Duration (days)"] = frame["Planned Duration (days)"].astype(object)
     frame.loc[3, "Planned Duration (days)"] = "long"
@@ -277,3 +282,19 @@ def test_read_table_parquet_roundtrip(tmp_path: Path, good_frame: pd.DataFrame) 
     path = tmp_path / "data.parquet"
     good_frame.to_parquet(path, index=False)
     pd.testing.assert_frame_equal(read_table(path), good_frame)
+
+
+def test_a_constant_regression_target_is_reported(
+    tmp_path: Path, good_frame: pd.DataFrame, regression_data: DataParams
+) -> None:
+    """It would train a "perfect" model (r2 1.0) that always predicts that value."""
+    frame = good_frame.assign(**{regression_data.target: 100.5})
+    report = validate_file(frame, regression_data, tmp_path / "constant.csv")
+
+    assert not report.valid
+    assert [(p.column, p.message) for p in report.problems] == [
+        (
+            regression_data.target,
+            "every row has the same value 100.5: a model needs a target that varies",
+        )
+    ]
