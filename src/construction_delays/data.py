@@ -125,6 +125,18 @@ def read_table(path: Path | str, text: list[str] | tuple[str, ...] = ()) -> pd.D
     return frame
 
 
+def duplicate_columns(path: Path, frame: pd.DataFrame) -> list[str]:
+    """Column names the file's header repeats. pandas reads a CSV's second ``age`` as ``age.1``,
+    a column the scorer's reader then cannot find, so the header itself is read again raw."""
+    names = pd.Series(frame.columns)
+    if table_format(path) != "parquet":
+        try:
+            names = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+            return []  # read_table already read it; nothing more to learn here
+    return sorted({str(n) for n in names[names.duplicated()]})
+
+
 def select_columns(frame: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, pd.Series]:
     """Return (features, target) with the configured columns, in the configured order."""
     features = frame.loc[:, data.feature_columns].copy()

@@ -20,6 +20,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from construction_delays.config import DataParams
+from construction_delays.data import duplicate_columns
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 
@@ -257,6 +258,15 @@ def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> Validat
     except SchemaErrors as errors:
         problems = _problems_from(errors)
     problems += _target_problems(frame, data)
+    problems += [
+        Problem(
+            column=name,
+            check="duplicate_column",
+            message="the header names this column more than once: rename the columns so that"
+            " each name is unique",
+        )
+        for name in duplicate_columns(path, frame)
+    ]
     columns = [str(c) for c in frame.columns]
     delimiter = other_delimiter(columns)
     if delimiter is not None and any(p.check == "column_in_dataframe" for p in problems):

@@ -265,3 +265,15 @@ def test_the_smoke_request_sends_integer_codes_as_training_reads_them(
     sent = [record["store_code"] for record in plan.smoke_records]
     known = {str(int(code)) for code in codes[~np.isnan(codes)]}
     assert len(sent) == 2 and all(isinstance(code, str) and code in known for code in sent)
+
+
+def test_a_column_name_repeated_in_the_header_is_refused(tmp_path: Path) -> None:
+    """pandas would read the second 'size' as 'size.1', a feature no scorer finds."""
+    from construction_delays.validation import DataValidationError
+
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_TEXT)
+    rows = "\n".join(f"{i % 7},{i % 5},{'ab'[i % 2]}" for i in range(40))
+    (tmp_path / "mine.csv").write_text(f"size,size,y\n{rows}\n")
+    with pytest.raises(DataValidationError, match="column 'size': the header names this column"):
+        plan_adoption(tmp_path, params, tmp_path / "mine.csv", "y")

@@ -298,3 +298,19 @@ def test_a_constant_regression_target_is_reported(
             "every row has the same value 100.5: a model needs a target that varies",
         )
     ]
+
+
+@pytest.mark.parametrize("name", ["dup.csv", "dup.csv.gz"])
+def test_a_column_name_repeated_in_the_header_is_reported(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams, name: str
+) -> None:
+    """pandas reads the second one as 'Crew Size.1': it trained, then scoring could not find it."""
+    frame = good_frame.copy()
+    frame.insert(1, "Crew Size.1", frame["Crew Size"])
+    path = tmp_path / name
+    frame.rename(columns={"Crew Size.1": "Crew Size"}).to_csv(path, index=False)
+    report = validate_frame(read_table(path), data, path)
+
+    assert not report.valid
+    assert [(p.column, p.check) for p in report.problems] == [("Crew Size", "duplicate_column")]
+    assert "rename the columns" in report.problems[0].message
