@@ -25,6 +25,10 @@ from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 
 MAX_ROWS_LISTED = 10
+TOO_MANY_CLASSES = (
+    "more than two classes, but data.positive_class is set: a label written two ways (e.g. 'Yes'"
+    " and 'yes ') makes a third class; for a multiclass target remove positive_class"
+)
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,7 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
                 pa.Check(
                     lambda s: s.dropna().nunique() <= 2,
                     element_wise=False,
-                    error="more than two classes, but data.positive_class is set: a label written"
-                    " two ways (e.g. 'Yes' and 'yes ') makes a third class; for a multiclass"
-                    " target remove positive_class",
+                    error=TOO_MANY_CLASSES,
                 ),
             ]
         columns[data.target] = pa.Column(nullable=False, checks=target_checks)
@@ -247,6 +249,33 @@ def _target_problems(frame: pd.DataFrame, data: DataParams) -> list[Problem]:
                 " needs a target that varies",
             )
         )
+    if data.task == "classification":
+        problems += _label_spellings(values, data.target)
+    return problems
+
+
+def _label_spellings(labels: pd.Series, target: str) -> list[Problem]:
+    """Labels that differ only in case or surrounding spaces ('Finished Late', 'finished late '):
+    a classifier would learn them as separate classes."""
+    counts = labels.value_counts()
+    folded = pd.Series([str(label).strip().casefold() for label in counts.index], counts.index)
+    problems = []
+    for _, spellings in folded.groupby(folded, sort=False):
+        if len(spellings) < 2:
+            continue
+        ways = counts[spellings.index]  # most rows first, as value_counts orders them
+        written = " and ".join(f"{label!r} ({count} rows)" for label, count in ways.items())
+        rows = sorted(int(i) for i in labels.index[labels.isin(ways.index[1:])])
+        problems.append(
+            Problem(
+                column=target,
+                check="label_spellings",
+                message=f"one label written {len(ways)} ways, {written}: they would be separate"
+                " classes; write it one way",
+                rows=rows[:MAX_ROWS_LISTED],
+                count=len(rows),
+            )
+        )
     return problems
 
 
@@ -257,7 +286,11 @@ def validate_frame(frame: pd.DataFrame, data: DataParams, path: Path) -> Validat
         build_schema(data).validate(frame, lazy=True)
     except SchemaErrors as errors:
         problems = _problems_from(errors)
-    problems += _target_problems(frame, data)
+    found = _target_problems(frame, data)
+    if any(p.check == "label_spellings" for p in found):
+        # The specific reason replaces the generic "more than two classes" hint.
+        problems = [p for p in problems if p.check != TOO_MANY_CLASSES]
+    problems += found
     problems += [
         Problem(
             column=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -267,13 +268,32 @@ def test_the_smoke_request_sends_integer_codes_as_training_reads_them(
     assert len(sent) == 2 and all(isinstance(code, str) and code in known for code in sent)
 
 
-def test_a_column_name_repeated_in_the_header_is_refused(tmp_path: Path) -> None:
-    """pandas would read the second 'size' as 'size.1', a feature no scorer finds."""
+def numbered_rows(count: int, row: Callable[[int], str]) -> str:
+    return "".join(f"{row(i)}\n" for i in range(count))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # pandas would read the second 'size' as 'size.1', a feature no scorer finds.
+        (
+            "size,size,y\n" + numbered_rows(40, lambda i: f"{i % 7},{i % 5},{'ab'[i % 2]}"),
+            "column 'size': the header names this column more than once",
+        ),
+        (
+            "size,y\n"
+            + numbered_rows(40, lambda i: f"{i % 7},{['Late', 'late ', 'On time'][i % 3]}"),
+            r"one label written 2 ways, 'Late' \(14 rows\) and 'late ' \(13 rows\)",
+        ),
+    ],
+)
+def test_the_plan_refuses_tables_validation_rejects(
+    tmp_path: Path, text: str, message: str
+) -> None:
     from construction_delays.validation import DataValidationError
 
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS_TEXT)
-    rows = "\n".join(f"{i % 7},{i % 5},{'ab'[i % 2]}" for i in range(40))
-    (tmp_path / "mine.csv").write_text(f"size,size,y\n{rows}\n")
-    with pytest.raises(DataValidationError, match="column 'size': the header names this column"):
+    (tmp_path / "mine.csv").write_text(text)
+    with pytest.raises(DataValidationError, match=message):
         plan_adoption(tmp_path, params, tmp_path / "mine.csv", "y")

@@ -189,14 +189,33 @@ def test_infinite_numbers_are_reported_with_their_rows(
 def test_a_third_class_with_a_positive_class_set_is_reported(
     tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
 ) -> None:
-    """A label typed two ways would otherwise train a silent multiclass model."""
+    """A third label would otherwise train a silent multiclass model."""
     frame = good_frame.copy()
-    frame.loc[:4, TARGET] = "delayed "
-    report = validate_file(frame, data, tmp_path / "typo.csv")
+    frame.loc[:4, TARGET] = "Cancelled"
+    report = validate_file(frame, data, tmp_path / "third.csv")
 
     assert not report.valid
     (problem,) = report.problems
     assert problem.column == TARGET and "more than two classes" in problem.message
+
+
+@pytest.mark.parametrize("positive_class", [DELAYED, None])
+def test_a_label_written_two_ways_is_reported_with_both_spellings(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams, positive_class: str | None
+) -> None:
+    frame = good_frame.copy()
+    frame.loc[[2, 5, 9], TARGET] = "delayed "
+    delayed = int((frame[TARGET] == DELAYED).sum())
+    settings = data.model_copy(update={"positive_class": positive_class})
+    report = validate_file(frame, settings, tmp_path / "typo.csv")
+
+    assert not report.valid
+    (problem,) = report.problems  # the specific reason, not "more than two classes" as well
+    assert problem.column == TARGET and problem.rows == [2, 5, 9]
+    assert (
+        f"one label written 2 ways, 'Delayed' ({delayed} rows) and 'delayed ' (3 rows)"
+        in problem.message
+    )
 
 
 def test_an_unquoted_yes_as_positive_class_gets_a_hint(
