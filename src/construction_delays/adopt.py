@@ -31,7 +31,12 @@ import pandas as pd
 import yaml
 
 from construction_delays.config import TABLE_FORMATS, Params, parse_params, table_format
-from construction_delays.data import category_text, read_table
+from construction_delays.data import (
+    THOUSANDS_ADVICE,
+    category_text,
+    read_table,
+    thousands_example,
+)
 from construction_delays.datasets import DvcRunner, tracking_output
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
@@ -151,12 +156,15 @@ def classify_column(
 
     if values.empty:
         return plan("excluded", "every value is missing")
+    grouped = None if pd.api.types.is_numeric_dtype(values) else thousands_example(values)
     if forced == "numeric":
         if not pd.api.types.is_numeric_dtype(values):
             bad = values[pd.to_numeric(values, errors="coerce").isna()]
             if not bad.empty:
+                advice = f": {THOUSANDS_ADVICE.format(example=grouped)}" if grouped else ""
                 raise AdoptionError(
-                    f"--numeric {name!r}: {len(bad)} value(s) are not numbers, e.g. {bad.iloc[0]!r}"
+                    f"--numeric {name!r}: {len(bad)} value(s) are not numbers, e.g."
+                    f" {bad.iloc[0]!r}{advice}"
                 )
         return plan("numeric", "as requested")
     if forced == "categorical":
@@ -180,6 +188,8 @@ def classify_column(
         ):
             return plan("excluded", "an identifier (every value differs)")
         return plan("numeric")
+    if grouped is not None:
+        return plan("excluded", THOUSANDS_ADVICE.format(example=grouped))
     if pd.api.types.is_datetime64_any_dtype(values) or _looks_like_dates(values):
         return plan("excluded", "dates: derive numbers from them (e.g. days since a start) first")
     as_numbers = pd.to_numeric(values, errors="coerce")

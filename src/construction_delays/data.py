@@ -44,6 +44,25 @@ CSV_MISSING_VALUES = (
 )
 
 
+# "46,891" or "1,000.5": a spreadsheet's display format exported as text, not a category.
+GROUPED_NUMBER = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+PLAIN_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+THOUSANDS_ADVICE = (
+    "numbers written with thousands separators (e.g. {example!r}): re-export the file without them"
+)
+
+
+def thousands_example(values: pd.Series) -> str | None:
+    """A value of ``values`` written with thousands separators when nearly all of them are numbers
+    in that form (below 1,000 they have no comma); else None."""
+    text = values.dropna().astype(str).str.strip()
+    grouped = text.str.fullmatch(GROUPED_NUMBER)
+    numbers = grouped | text.str.fullmatch(PLAIN_NUMBER)
+    if text.empty or not grouped.any() or numbers.mean() < 0.95:
+        return None
+    return str(text[grouped].iloc[0])
+
+
 class DataError(ProjectError, ValueError):
     """The data file cannot be used; the message names the file and what is wrong."""
 

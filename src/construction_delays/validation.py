@@ -20,7 +20,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from construction_delays.config import DataParams
-from construction_delays.data import duplicate_columns
+from construction_delays.data import THOUSANDS_ADVICE, duplicate_columns, thousands_example
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 
@@ -81,6 +81,12 @@ def _has_two_classes(series: pd.Series) -> bool:
     return series.dropna().nunique() >= 2
 
 
+def _finite(values: pd.Series) -> pd.Series:
+    # A column that failed coercion reaches this check as text, where np.isinf raises and
+    # pandera reported the whole column as infinite: only values that are numbers count here.
+    return ~np.isinf(pd.to_numeric(values, errors="coerce").astype("float64"))
+
+
 def build_schema(data: DataParams) -> pa.DataFrameSchema:
     """A pandera schema for the configured columns; extra columns in the file are allowed."""
     columns: dict[str, pa.Column] = {}
@@ -94,7 +100,7 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
                     lambda s: s.notna().any(), element_wise=False, error="all values are missing"
                 ),
                 pa.Check(
-                    lambda s: ~np.isinf(s),
+                    _finite,
                     error="infinite values (inf, -inf): leave the cell empty or give a number",
                 ),
             ],
@@ -194,7 +200,9 @@ def _explain(check: str, sample: list[str]) -> str:
         return "column is missing from the file (check the name and spelling in params.yaml)"
     if check.startswith("coerce_dtype"):
         wanted = check.split("'")[1] if "'" in check else "the declared type"
-        return f"values cannot be read as {wanted}: e.g. {', '.join(sample)}"
+        grouped = thousands_example(pd.Series(sample))
+        advice = f"; {THOUSANDS_ADVICE.format(example=grouped)}" if grouped else ""
+        return f"values cannot be read as {wanted}: e.g. {', '.join(sample)}{advice}"
     if check == "not_nullable":
         return "has missing values, which are not allowed here"
     return check

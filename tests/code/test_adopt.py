@@ -91,6 +91,9 @@ ROWS = 60
             "excluded",
             "dates",
         ),
+        # Few distinct values were kept as categories, many excluded with advice to keep them.
+        (["1,200", "3,400", "12,000"] * (ROWS // 3), "excluded", "thousands separators"),
+        ([f"{950 + 5 * i:,}" for i in range(ROWS)], "excluded", "(e.g. '1,000'): re-export"),
     ],
 )
 def test_each_column_gets_a_role_and_a_reason_when_left_out(
@@ -109,6 +112,8 @@ def test_identifier_names_and_forced_roles() -> None:
     assert classify_column(codes, ROWS, forced="categorical").role == "categorical"
     with pytest.raises(AdoptionError, match=r"--numeric 'grade': 1 value\(s\) are not numbers"):
         classify_column(pd.Series(["1", "2", "A"], name="grade"), 3, forced="numeric")
+    with pytest.raises(AdoptionError, match=r"e.g. '1,500': numbers written with thousands sep"):
+        classify_column(pd.Series(["999", "1,500"], name="price"), 2, forced="numeric")
 
 
 def test_a_feature_that_gives_the_target_away_is_flagged() -> None:

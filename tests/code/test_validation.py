@@ -333,3 +333,19 @@ def test_a_column_name_repeated_in_the_header_is_reported(
     assert not report.valid
     assert [(p.column, p.check) for p in report.problems] == [("Crew Size", "duplicate_column")]
     assert "rename the columns" in report.problems[0].message
+
+
+def test_numbers_with_thousands_separators_get_the_fix_and_no_false_infinities(
+    tmp_path: Path, good_frame: pd.DataFrame, data: DataParams
+) -> None:
+    frame = good_frame.copy()
+    frame["Crew Size"] = [f"{v * 1000:,.0f}" if v == v else "" for v in frame["Crew Size"]]
+    report = validate_file(frame, data, tmp_path / "grouped.csv")
+
+    (problem,) = report.problems  # no "infinite values" problem for a column of text
+    assert problem.column == "Crew Size" and problem.check == "coerce_dtype('float64')"
+    example = next(v for v in frame["Crew Size"] if v)
+    assert "," in example and problem.message.endswith(
+        f"; numbers written with thousands separators (e.g. {example!r}): re-export the file"
+        " without them"
+    )
