@@ -67,6 +67,17 @@ class DataError(ProjectError, ValueError):
     """The data file cannot be used; the message names the file and what is wrong."""
 
 
+def unreadable(path: Path, error: Exception, what: str = "cannot be parsed") -> str:
+    """The message for a table that fails to read, with the fix when it is not UTF-8 text
+    (a spreadsheet's "CSV" export in the Windows code page: cp1252, latin-1)."""
+    advice = ""
+    if isinstance(error, UnicodeDecodeError) or "invalid UTF8" in str(error):
+        advice = (
+            ": the file is not UTF-8 text; save it as CSV UTF-8 (spreadsheets: Save As, CSV UTF-8)"
+        )
+    return f"{path}: {what}: {error}{advice}"
+
+
 def text_columns(data: DataParams) -> list[str]:
     """Columns to read from a CSV as the file's own text: the categorical features and the group.
 
@@ -138,7 +149,7 @@ def read_table(path: Path | str, text: list[str] | tuple[str, ...] = ()) -> pd.D
         UnicodeDecodeError,
         ValueError,
     ) as error:
-        raise DataError(f"{path}: cannot be parsed: {error}") from None
+        raise DataError(unreadable(path, error)) from None
     if frame.empty:
         raise DataError(f"{path}: has a header but no rows")
     return frame

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from construction_delays.config import TABLE_FORMATS, Params, table_format
-from construction_delays.data import CSV_MISSING_VALUES, categories_as_text
+from construction_delays.data import CSV_MISSING_VALUES, categories_as_text, unreadable
 from construction_delays.errors import ProjectError
 from construction_delays.files import plain_value
 
@@ -736,7 +736,7 @@ def _input_columns(path: Path) -> list[str]:
             return list(pq.ParquetFile(path).schema_arrow.names)
         return list(pd.read_csv(path, nrows=0).columns)
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise ScoringInputError(f"{path}: cannot be read: {error}") from None
+        raise ScoringInputError(unreadable(path, error, "cannot be read")) from None
 
 
 def check_input_file(path: Path, needed: list[str], id_column: str | None) -> None:
@@ -814,7 +814,7 @@ def read_chunks(
     try:
         yield from pd.read_csv(path, usecols=columns, dtype=dtypes, chunksize=chunk_size)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise ScoringInputError(f"{path}: cannot be parsed: {error}") from None
+        raise ScoringInputError(unreadable(path, error)) from None
 
 
 def read_csv_fast(
@@ -984,7 +984,7 @@ def score_file(
             slow = read_chunks(input_path, wanted, schema.categorical, chunk_size)
             rows, count, problems = _score_chunks(scorer, slow, None, id_column, input_path, False)
             if not problems:
-                raise ScoringInputError(f"{input_path}: cannot be parsed: {error}") from None
+                raise ScoringInputError(unreadable(input_path, error)) from None
         writer.close()
         if problems:
             raise ScoringInputError(describe_problems(input_path, problems))

@@ -297,6 +297,17 @@ def test_read_table_corrupt_parquet(tmp_path: Path) -> None:
         read_table(path)
 
 
+def test_read_table_non_utf8_csv_says_how_to_save_it(
+    tmp_path: Path, good_frame: pd.DataFrame
+) -> None:
+    path = tmp_path / "excel.csv"
+    good_frame.assign(note="année").to_csv(path, index=False, encoding="cp1252")
+    with pytest.raises(
+        DataError, match=r"utf-8.*: the file is not UTF-8 text; save it as CSV UTF-8"
+    ):
+        read_table(path)
+
+
 def test_read_table_parquet_roundtrip(tmp_path: Path, good_frame: pd.DataFrame) -> None:
     path = tmp_path / "data.parquet"
     good_frame.to_parquet(path, index=False)

@@ -166,6 +166,23 @@ def test_unusable_files(scorer: Scorer, tmp_path: Path, content: str | None, mat
         score_file(scorer, path, tmp_path / "out.csv", progress=False)
 
 
+@pytest.mark.parametrize("where", ["header", "values"])
+def test_a_file_that_is_not_utf8_says_to_save_it_as_csv_utf8(
+    scorer: Scorer, table: pd.DataFrame, tmp_path: Path, where: str
+) -> None:
+    """A spreadsheet's "CSV" export in the Windows code page (cp1252): é is one byte, not UTF-8."""
+    frame = table.head(20).copy()
+    if where == "header":
+        frame = frame.rename(columns={"notes": "remarqué"})
+    else:
+        frame[scorer.schema.categorical[0]] = "Orléans"
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False, encoding="cp1252")
+
+    with pytest.raises(ScoringInputError, match="not UTF-8 text; save it as CSV UTF-8"):
+        score_file(scorer, path, tmp_path / "out.csv", progress=False)
+
+
 def test_header_only_file(scorer: Scorer, table: pd.DataFrame, tmp_path: Path) -> None:
     path = write(table.head(0), tmp_path / "in.csv")
 
