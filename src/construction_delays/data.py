@@ -212,8 +212,30 @@ def split_frame(
         raise DataError(
             f"split.test_size={split.test_size} leaves an empty train or test set for {len(frame)} rows"
         )
+    if data.task == "classification":
+        _check_classes_on_both_sides(
+            frame[data.target], train[data.target], test[data.target], split
+        )
     # Shuffle the training rows too, so no ordering of the source file leaks into CV folds.
     return train.sample(frac=1.0, random_state=seed), test.sort_index()
+
+
+def _check_classes_on_both_sides(
+    labels: pd.Series, train: pd.Series, test: pd.Series, split: SplitParams
+) -> None:
+    """A class with no test row has no test score (f1 0.0, roc_auc undefined); one with no
+    training row is a class the model cannot predict: stop rather than report such numbers."""
+    counts = labels.value_counts()
+    for side, part in (("test", test), ("training", train)):
+        absent = [label for label in counts.index if not (part == label).any()]
+        if absent:
+            shown = ", ".join(f"{label!r} ({counts[label]} row(s))" for label in absent)
+            raise DataError(
+                f"{'classes' if len(absent) > 1 else 'class'} {shown} of {labels.name!r}"
+                f" {'have' if len(absent) > 1 else 'has'} no row in the {side} split"
+                f" (split.test_size={split.test_size}, {len(labels)} rows): add rows of that"
+                " class, merge it with another, or choose another split.test_size"
+            )
 
 
 def row_draws(frame: pd.DataFrame, seed: int) -> np.ndarray:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from construction_delays.config import Params, parse_params
-from construction_delays.data import split_frame
+from construction_delays.data import DataError, split_frame
 from construction_delays.sample_data import generate
 
 from tests.conftest import reference_config
@@ -146,3 +146,22 @@ def test_the_missing_value_words_are_pandas_own() -> None:
     from construction_delays.data import CSV_MISSING_VALUES
 
     assert set(CSV_MISSING_VALUES) == set(STR_NA_VALUES)
+
+
+@pytest.mark.parametrize(
+    ("stratify", "rare_rows", "test_size", "side"),
+    [(True, 2, 0.2, "test"), (False, 1, 0.2, "test"), (True, 1, 0.6, "training")],
+)
+def test_a_class_missing_from_either_side_stops_the_split(
+    stratify: bool, rare_rows: int, test_size: float, side: str
+) -> None:
+    """Without test rows it scored f1 0.0 and roc_auc NaN (or lost roc_auc silently); without
+    training rows the model cannot predict it."""
+    params = params_with(test_size=test_size, stratify=stratify)
+    target = params.data.target
+    frame = generate(rows=200, seed=3)
+    frame.loc[frame.index[:rare_rows], target] = "Cancelled"
+    with pytest.raises(
+        DataError, match=rf"class 'Cancelled' \(\d row\(s\)\) of .* has no row in the {side} split"
+    ):
+        split_frame(frame, params.data, params.split, seed=42)
