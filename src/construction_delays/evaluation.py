@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -97,7 +98,14 @@ def classification_metrics(
             result["roc_auc"] = skm.roc_auc_score(
                 true_codes, proba, multi_class="ovr", labels=list(range(len(classes)))
             )
-    return {name: round(float(value), 4) for name, value in result.items()}
+    return finite(result)
+
+
+def finite(scores: Mapping[str, Any]) -> dict[str, float]:
+    """Scores rounded, without the undefined ones (NaN: e.g. r2 on one row): JSON has no NaN, and
+    an absent metric is what the reports and gates already handle (a failed gate: "missing")."""
+    rounded = {name: round(float(value), 4) for name, value in scores.items()}
+    return {name: value for name, value in rounded.items() if math.isfinite(value)}
 
 
 def regression_metrics(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
@@ -106,7 +114,7 @@ def regression_metrics(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float
         "rmse": skm.root_mean_squared_error(y_true, y_pred),
         "r2": skm.r2_score(y_true, y_pred),
     }
-    return {name: round(float(value), 4) for name, value in result.items()}
+    return finite(result)
 
 
 def predict_proba_or_none(model: Any, features: pd.DataFrame) -> np.ndarray | None:

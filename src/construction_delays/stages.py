@@ -151,6 +151,7 @@ def evaluate(
     from construction_delays import plots
     from construction_delays.evaluation import (
         classification_metrics,
+        finite,
         predict_proba_or_none,
         ranking_scores,
         regression_metrics,
@@ -196,11 +197,11 @@ def evaluate(
             "selection_metric": metric,
             "test_rows": len(features),
             "test": test_scores[best],
-            "cv": {m: v["mean"] for m, v in summaries[best]["cv"].items()},
+            "cv": finite({m: v["mean"] for m, v in summaries[best]["cv"].items()}),
             "models": {
                 name: {
                     "test": test_scores[name],
-                    "cv": {m: v["mean"] for m, v in summaries[name]["cv"].items()},
+                    "cv": finite({m: v["mean"] for m, v in summaries[name]["cv"].items()}),
                 }
                 for name in models
             },

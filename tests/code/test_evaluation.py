@@ -11,6 +11,7 @@ import pytest
 from construction_delays.evaluation import (
     classification_metrics,
     cv_sign,
+    finite,
     predict_proba_or_none,
     ranking_scores,
     regression_metrics,
@@ -231,3 +232,18 @@ def test_a_binary_model_without_probabilities_is_ranked_by_its_decision_function
     # classes_ sorts "Delayed" first: decision_function is the score of "On Schedule".
     expected = roc_auc_score(target == "Delayed", -model.decision_function(features))
     assert result["roc_auc"] == round(expected, 4) and result["roc_auc"] > 0.8
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_undefined_metrics_are_left_out_not_written_as_nan() -> None:
+    """metrics.json would hold a bare NaN, which is not JSON; an absent metric fails its gate."""
+    one_class = classification_metrics(
+        pd.Series(["a", "a"]),
+        np.array(["a", "b"]),
+        np.array([[0.6, 0.4], [0.3, 0.7]]),
+        ["a", "b"],
+        "b",
+    )
+    assert one_class == {"accuracy": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert regression_metrics(pd.Series([3.0]), np.array([2.5])) == {"mae": 0.5, "rmse": 0.5}
+    assert finite({"f1": 0.123456, "cv": float("nan"), "x": float("inf")}) == {"f1": 0.1235}
