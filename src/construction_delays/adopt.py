@@ -49,6 +49,8 @@ DATA_DIR = "data"
 SMOKE_REQUEST = Path("deploy/smoke/request.json")  # what `mlops smoke` POSTs to a deployment
 SMOKE_ROWS = 2
 MAX_CATEGORIES = 50
+# Below this many rows a test split of a few dozen rows makes every score noisy.
+FEW_ROWS = 100
 # A numeric target with at most this many distinct whole-number values is read as class labels.
 MAX_CLASS_LABELS = 20
 # Names of identifier columns: "id", "ID", "row_id", "Activity ID", "uuid", "key", ...
@@ -493,6 +495,13 @@ def plan_adoption(
     report = validate_frame(frame, params.data, source)
     if not report.valid:
         raise DataValidationError(report)
+    if len(frame) < FEW_ROWS:
+        test_rows = round(len(frame) * params.split.test_size)
+        warnings.append(
+            f"only {len(frame)} rows: the test split holds about {test_rows}, so test and"
+            " cross-validation scores will be noisy (a few rows more or less move them);"
+            " collect more rows if you can"
+        )
     smoke = smoke_records(frame, params.data.numeric_features, params.data.categorical_features)
     return AdoptionPlan(
         source=source,

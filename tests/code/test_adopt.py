@@ -200,6 +200,7 @@ def test_the_plan_refuses_tables_it_cannot_train_on(
     if message is None:
         plan = plan_adoption(tmp_path, params, tmp_path / "mine.csv", "y", task="regression")
         assert plan.data_path == "data/mine.csv" and plan.task == "regression"
+        assert any(w.startswith("only 40 rows: the test split holds about") for w in plan.warnings)
         assert params.read_text() == PARAMS_TEXT  # planning writes nothing
         return
     with pytest.raises(AdoptionError, match=message):
@@ -226,6 +227,7 @@ def test_a_repeated_identifier_is_offered_as_the_group_and_group_writes_data_gro
     [column] = [c for c in suggested.columns if c.name == "project_id"]
     assert column.role == "excluded" and "--group 'project_id'" in column.note
     assert yaml.safe_load(suggested.params_text)["data"].get("group") is None
+    assert not any(w.startswith("only") for w in suggested.warnings)  # 120 rows: enough
 
     grouped = plan_adoption(tmp_path, params, tmp_path / "mine.csv", "late", group="project_id")
     [column] = [c for c in grouped.columns if c.name == "project_id"]
