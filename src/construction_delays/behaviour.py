@@ -30,6 +30,7 @@ from construction_delays.evaluation import (
     regression_metrics,
     resolve_positive_label,
 )
+from construction_delays.files import plain_value
 
 # A move smaller than this is no move (float noise of a refit, ties of a tree).
 MOVE_EPSILON = 1e-9
@@ -181,7 +182,7 @@ def constant_baseline(target: pd.Series, params: Params) -> tuple[str, float]:
         for label in classes:
             guess = np.full(rows, label, dtype=object)
             scores = classification_metrics(target, guess, proba, classes, positive)
-            candidates[f"always {label!r}"] = scores[metric]
+            candidates[f"always {plain_value(label)!r}"] = scores[metric]  # True, not np.True_
     pick = min if metric in LOWER_IS_BETTER else max
     name = pick(candidates, key=lambda key: candidates[key])
     return name, candidates[name]

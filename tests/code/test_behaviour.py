@@ -173,6 +173,12 @@ def test_the_baseline_is_the_best_constant_prediction_of_the_metric() -> None:
     assert best("f1") == (f"always {DELAYED!r}", round(2 * 0.3 / 1.3, 4))
     assert best("roc_auc")[1] == 0.5
 
+    raw = reference_config().model_dump(mode="json", by_alias=True)
+    raw["data"]["positive_class"] = True
+    raw["evaluate"]["metric"] = "accuracy"
+    flags = pd.Series(np.array([False] * 70 + [True] * 30))  # a bool target, as pandas reads it
+    assert behaviour.constant_baseline(flags, parse_params(raw)) == ("always False", 0.7)
+
 
 def test_min_lift_fails_a_model_no_better_than_a_constant(
     logistic: Any, test_rows: tuple[pd.DataFrame, pd.Series]
