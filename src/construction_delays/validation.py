@@ -87,6 +87,13 @@ def _finite(values: pd.Series) -> pd.Series:
     return ~np.isinf(pd.to_numeric(values, errors="coerce").astype("float64"))
 
 
+def _all_missing(features: str) -> str:
+    return (
+        f"all values are missing: fill them, or remove the column from data.{features} in"
+        " params.yaml"
+    )
+
+
 def build_schema(data: DataParams) -> pa.DataFrameSchema:
     """A pandera schema for the configured columns; extra columns in the file are allowed."""
     columns: dict[str, pa.Column] = {}
@@ -97,7 +104,9 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
             nullable=True,
             checks=[
                 pa.Check(
-                    lambda s: s.notna().any(), element_wise=False, error="all values are missing"
+                    lambda s: s.notna().any(),
+                    element_wise=False,
+                    error=_all_missing("numeric_features"),
                 ),
                 pa.Check(
                     _finite,
@@ -110,7 +119,9 @@ def build_schema(data: DataParams) -> pa.DataFrameSchema:
         columns[name] = pa.Column(
             nullable=True,
             checks=pa.Check(
-                lambda s: s.notna().any(), element_wise=False, error="all values are missing"
+                lambda s: s.notna().any(),
+                element_wise=False,
+                error=_all_missing("categorical_features"),
             ),
         )
     if data.group is not None:
