@@ -347,6 +347,10 @@ def log_pipeline_run(
                 "experiment": params.mlflow.experiment,
                 "best_model": best,
                 "model_sha256": file_sha256(models_dir / best / "model.skops"),
+                # Every model's metrics, params and checks as logged: a change to any of them (not
+                # only to the best model) is a new run, so the run this receipt stands for (the
+                # summary's link, the registry's lineage) never shows another branch's numbers.
+                "reports_sha256": {path.name: file_sha256(path) for path in sorted(reports)},
             },
         )
     return info

@@ -205,3 +205,27 @@ def test_an_unknown_base_is_an_error_not_a_first_model(repo: Project) -> None:
         output = " ".join((result.stdout + result.stderr).split())
         assert result.returncode == 2, output
         assert "--base mian: not a commit in this repository" in output
+
+
+def test_back_on_main_the_run_shown_is_mains_not_a_branchs(repo: Project) -> None:
+    """A branch that changes only a model which is not the best keeps the best model's bytes;
+    back on main, the MLflow run `mlops run` names must still be one with main's numbers."""
+    repo.run("git", "checkout", "-q", "-f", "main")
+    repo.run("dvc", "checkout", "-q", "-f")
+    best = json.loads(repo.read("reports/metrics.json"))["best_model"]
+    other = next(name for name in repo.params["models"] if name != best)
+    repo.run("git", "checkout", "-q", "-b", "drop-a-model")
+    params = repo.params
+    params["models"][other]["enabled"] = False
+    repo.write_params(params)
+    repo.mlops("run", "--no-register")
+    assert json.loads(repo.read("reports/metrics.json"))["best_model"] == best
+    branch_run = json.loads(repo.read("reports/mlflow_run.json"))["run_id"]
+
+    repo.run("git", "checkout", "-q", "-f", "main")
+    repo.run("dvc", "checkout", "-q", "-f")
+    result = repo.mlops("run", "--no-register")
+
+    assert "Running stage 'log_run'" in result.stdout + result.stderr
+    main_run = json.loads(repo.read("reports/mlflow_run.json"))["run_id"]
+    assert main_run != branch_run
