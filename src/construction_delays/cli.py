@@ -336,7 +336,7 @@ def report(
     from construction_delays.files import write_json
     from construction_delays.report import GATES_FILE, build_report, gates_payload
 
-    markdown, gates = build_report(Path.cwd(), load_params(params_file), base)
+    markdown, gates, _ = build_report(Path.cwd(), load_params(params_file), base)
     out.write_text(markdown, encoding="utf-8")
     write_json(Path(GATES_FILE), gates_payload(gates))
     failed = sum(not g.passed for g in gates)
@@ -350,10 +350,14 @@ def gates(
     params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Check the quality gates of params.yaml; exit 1 naming each failed gate."""
+    from rich.markup import escape
+
     from construction_delays.gates import all_passed
     from construction_delays.report import build_report
 
-    _, results = build_report(Path.cwd(), load_params(params_file), base)
+    _, results, notes = build_report(Path.cwd(), load_params(params_file), base)
+    for note in notes:  # a "vs main" gate left out says why, rather than silently missing
+        console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     for result in results:
         mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
         console.print(f"{mark} {result.gate}: {result.value} (needs {result.threshold})")

@@ -13,7 +13,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -148,6 +148,20 @@ def champion_metrics(params: Params, root: Path) -> Champion | None:
     return Champion(metrics, f"v{version.version}", ScoredProblem.of(run.data.params))
 
 
+def _problem(params: Params) -> ScoredProblem:
+    return ScoredProblem.of(params.data.model_dump())
+
+
+def base_comparable(params: Params, base: Snapshot) -> bool:
+    """Whether ``base``'s scores measure the same problem as this run's (gates.problem_change)."""
+    base_problem = ScoredProblem.of(base.params.get("data") or {})
+    return problem_change(_problem(params), base_problem, "") is None
+
+
+def champion_comparable(params: Params, champion: Champion) -> bool:
+    return problem_change(_problem(params), champion.problem, "") is None
+
+
 def compute_gates(
     params: Params,
     current: Snapshot,
@@ -159,7 +173,7 @@ def compute_gates(
 
     ``stale``: what of the commit's results is out of date (None: not checked).
     """
-    problem = ScoredProblem.of(params.data.model_dump())
+    problem = _problem(params)
     references: dict[str, dict[str, float]] = {}
     notes = []
     if base.metrics.get("test"):
@@ -203,18 +217,34 @@ def _gates_section(results: list[GateResult]) -> list[str]:
     return lines
 
 
-def _metrics_section(current: Snapshot, base: Snapshot) -> list[str]:
-    metrics, base_metrics = current.metrics, base.metrics
-    best, base_best = metrics.get("best_model", "?"), base_metrics.get("best_model", "–")
+def _metrics_section(current: Snapshot, base: Snapshot, comparable: bool = True) -> list[str]:
+    """``comparable``: False when the base predicts something else (gates.problem_change); its
+    scores are then not shown beside this branch's, as a delta of unrelated numbers reads as a
+    verdict (a green ▲ for a model of another target)."""
+    metrics, base_metrics = current.metrics, base.metrics if comparable else {}
+    best, base_best = metrics.get("best_model", "?"), base.metrics.get("best_model", "–")
+    test = metrics.get("test", {})
     lines = [
         "### Metrics (held-out test set, best model)",
         "",
         f"Best model: **{best}** (selected by cross-validated `{metrics.get('selection_metric')}`); on {base.ref}: {base_best}.",
         "",
-        f"| metric | {base.ref} | this branch | change |",
-        "|---|---:|---:|---:|",
-        *metric_rows(metrics.get("test", {}), base_metrics.get("test", {})),
     ]
+    if comparable:
+        lines += [
+            f"| metric | {base.ref} | this branch | change |",
+            "|---|---:|---:|---:|",
+            *metric_rows(test, base_metrics.get("test", {})),
+        ]
+    else:
+        lines += [
+            f"_Not comparable with `{base.ref}` (another problem, see above): this branch's"
+            " scores only._",
+            "",
+            "| metric | this branch |",
+            "|---|---:|",
+            *(f"| {metric} | {value:.4f} |" for metric, value in test.items()),
+        ]
     models = metrics.get("models", {})
     if models:
         names = list(next(iter(models.values()))["test"])
@@ -231,7 +261,8 @@ def _metrics_section(current: Snapshot, base: Snapshot) -> list[str]:
             star = " ★" if model == best else ""
             lines.append(f"| {model}{star} | {' | '.join(cells)} |")
         lines += ["", "</details>"]
-        lines += ["", *_mermaid_chart(current, base)]
+        if comparable:  # a chart of this branch alone would add nothing to the table
+            lines += ["", *_mermaid_chart(current, base)]
     return lines
 
 
@@ -270,12 +301,14 @@ def _cell(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def _behaviour_section(current: Snapshot, base: Snapshot) -> list[str]:
-    """The behavioural checks of this branch's best model, beside main's result of the same check."""
+def _behaviour_section(current: Snapshot, base: Snapshot, comparable: bool = True) -> list[str]:
+    """The behavioural checks of this branch's best model, beside main's result of the same check
+    (not when main's model predicts something else: a check of the same name measures another
+    model)."""
     checks = current.behaviour.get("checks", [])
     if not checks:
         return []
-    before = {c["check"]: c for c in base.behaviour.get("checks", [])}
+    before = {c["check"]: c for c in base.behaviour.get("checks", [])} if comparable else {}
     lines = [
         f"### Behaviour ({current.behaviour.get('model')}, {current.behaviour.get('rows')} test rows)",
         "",
@@ -464,10 +497,16 @@ def check_base_ref(root: Path, base_ref: str) -> None:
         )
 
 
+class BuiltReport(NamedTuple):
+    markdown: str
+    gates: list[GateResult]
+    notes: list[str]  # why a reference is not gated against (another problem), stale results
+
+
 def build_report(
     root: Path, params: Params, base_ref: str, with_champion: bool = True
-) -> tuple[str, list[GateResult]]:
-    """Return (markdown, gate results) for the working tree against ``base_ref``."""
+) -> BuiltReport:
+    """The report for the working tree against ``base_ref``, its gate results and notes."""
     check_base_ref(root, base_ref)
     current, base = load_snapshot(root, None), load_snapshot(root, base_ref)
     if not current.metrics:
@@ -498,8 +537,9 @@ def build_report(
             f"_No metrics on `{base_ref}` yet: this is the first model; nothing to compare against._",
             "",
         ]
-    lines += [*_metrics_section(current, base), ""]
-    if champion is not None:
+    comparable = base_comparable(params, base)
+    lines += [*_metrics_section(current, base, comparable), ""]
+    if champion is not None and champion_comparable(params, champion):
         lines += [
             f"### Registry champion ({champion.label})",
             "",
@@ -507,8 +547,15 @@ def build_report(
             "|---|---:|---:|---:|",
         ]
         lines += [*metric_rows(current.metrics.get("test", {}), champion.metrics), ""]
+    elif champion is not None:
+        lines += [
+            f"### Registry champion ({champion.label})",
+            "",
+            "_Not comparable (another problem, see above): no scores side by side._",
+            "",
+        ]
     lines += [
-        *_behaviour_section(current, base),
+        *_behaviour_section(current, base, comparable),
         *_params_section(current, base),
         "",
         *_data_section(current, base),
@@ -517,7 +564,7 @@ def build_report(
         *(_reproducibility_section(root) if not stale else []),
         *_links_section(root, params.report.publish_images),
     ]
-    return "\n".join(lines) + "\n", gates
+    return BuiltReport("\n".join(lines) + "\n", gates, notes)
 
 
 def gates_payload(results: list[GateResult]) -> dict[str, Any]:
