@@ -130,13 +130,13 @@ def evaluate_gates(
     if gates.data.max_missing_share is not None:
         rows = max(int(validation.get("rows", 0)), 1)
         missing = validation.get("missing_values", {})
-        worst_column, worst = max(missing.items(), key=lambda item: item[1], default=("-", 0))
+        worst_column, worst = max(missing.items(), key=lambda item: item[1], default=("", 0))
         share = worst / rows
         results.append(
             GateResult(
                 "data missing values (worst column)",
                 f"≤ {gates.data.max_missing_share:.0%}",
-                f"{share:.1%} ({worst_column})",
+                f"{share:.1%} ({worst_column})" if worst else f"{share:.1%}",  # none: no column
                 share <= gates.data.max_missing_share,
             )
         )

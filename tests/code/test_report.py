@@ -92,3 +92,19 @@ def test_gates_say_why_the_gates_against_the_base_are_left_out(
     assert "vs main" not in output
     assert "note: `main` predicts 'Schedule Adherence'" in output
     assert "different problems, so no regression gate compares them" in output
+
+
+def test_the_missing_values_gate_names_a_column_only_when_one_has_missing_values() -> None:
+    from construction_delays.gates import evaluate_gates
+
+    gates = parse_params(classification_reference()).gates
+    assert gates.data.max_missing_share is not None
+
+    def shown(missing: dict[str, int]) -> str:
+        validation = {"rows": 200, "missing_values": missing, "valid": True, "problems": []}
+        results = evaluate_gates(gates, {"test": {}}, validation, {})
+        return next(r.value for r in results if r.gate == "data missing values (worst column)")
+
+    assert shown({}) == "0.0%"
+    assert shown({"Crew Size": 0, "Site Region": 0}) == "0.0%"
+    assert shown({"Crew Size": 0, "Site Region": 4}) == "2.0% (Site Region)"
