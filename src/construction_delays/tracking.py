@@ -106,6 +106,9 @@ def store_errors(uri: str) -> Iterator[None]:
 def quiet_mlflow() -> None:
     """MLflow's INFO lines ("Waiting up to 300 seconds ...") say nothing a user acts on."""
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # A new store's migrations: "Context impl SQLiteImpl", "Running upgrade ..." once a handler
+    # shows INFO lines (MLflow's own "Creating initial MLflow database tables" is under mlflow).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # uv's environments have no pip, and logging a model then warns that conda.yaml lists pip
     # without a version: nothing to act on (the model's pip requirements are pinned).
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)

@@ -93,10 +93,13 @@ class Warmup:
         """Create/migrate the embedded SQLite store; a tracking server is left alone (no network)."""
         from mlflow import MlflowClient
 
-        from construction_delays.tracking import tracking_uri
+        from construction_delays.tracking import quiet_mlflow, tracking_uri
 
         uri = tracking_uri(self.root)
         if uri.startswith("sqlite:"):
+            # Before the stage that would call it: a new store's "Creating initial MLflow database
+            # tables..." lines would land in the middle of the training output.
+            quiet_mlflow()
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
     @staticmethod
