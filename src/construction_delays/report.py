@@ -460,10 +460,10 @@ def _links_section(root: Path, publish_images: bool) -> list[str]:
         )
     run_info = root / RUN_INFO_FILE
     if run_info.is_file():
+        from construction_delays.tracking import server_run_url
+
         info = json.loads(run_info.read_text(encoding="utf-8"))
-        uri = info.get("tracking_uri", "")
-        if uri.startswith(("http://", "https://")):
-            link = f"{uri.rstrip('/')}/#/experiments/{info['experiment_id']}/runs/{info['run_id']}"
+        if link := server_run_url(info):
             lines += ["", f"MLflow run: [{info['run_id']}]({link})"]
         else:
             lines += ["", f"MLflow run `{info['run_id']}` (local store)."]

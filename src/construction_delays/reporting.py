@@ -50,10 +50,15 @@ def print_summary(metrics_path: Path, run_info_path: Path) -> None:
         )
         console.print(f"behaviour: {verdict} ({behaviour_path})")
     if run_info_path.is_file():
+        from construction_delays.tracking import server_run_url
+
         info = read_json(run_info_path)
-        console.print(
-            f"MLflow:  run {info['run_id']} in {info['tracking_uri']} (`make ui` to browse)"
-        )
+        if link := server_run_url(info):  # a server has its own UI: link the run there
+            console.print(f"MLflow:  run {info['run_id']} at {link}", soft_wrap=True)
+        else:
+            console.print(
+                f"MLflow:  run {info['run_id']} in {info['tracking_uri']} (`make ui` to browse)"
+            )
 
 
 def print_adoption(plan: AdoptionPlan) -> None:

@@ -53,6 +53,15 @@ def redact(uri: str) -> str:
     return uri if parts == original else urlunsplit(parts)
 
 
+def server_run_url(info: dict[str, Any]) -> str | None:
+    """The tracking server's page of the run reports/mlflow_run.json records; None for a local
+    store (its UI is `make ui`)."""
+    uri = info.get("tracking_uri", "")  # redacted when written
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{info['experiment_id']}/runs/{info['run_id']}"
+
+
 def is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
@@ -104,8 +113,13 @@ def store_errors(uri: str) -> Iterator[None]:
 
 
 def quiet_mlflow() -> None:
-    """MLflow's INFO lines ("Waiting up to 300 seconds ...") say nothing a user acts on."""
+    """MLflow's INFO lines ("Waiting up to 300 seconds ...") and run links say nothing a user acts
+    on."""
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # With a tracking server MLflow prints "🏃 View run ... / 🧪 View experiment ..." for every
+    # (nested) run it ends: ~10 lines per pipeline run. The run summary gives the one link that
+    # matters. A default only: MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=false brings them back.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # A new store's migrations: "Context impl SQLiteImpl", "Running upgrade ..." once a handler
     # shows INFO lines (MLflow's own "Creating initial MLflow database tables" is under mlflow).
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from construction_delays.tracking import redact
@@ -44,3 +47,54 @@ def test_a_server_behind_a_proxy_is_not_probed_directly(monkeypatch: pytest.Monk
         check_reachable(closed, timeout=2)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     check_reachable(closed, timeout=2)
+
+
+def test_runs_ended_on_a_tracking_server_print_no_links(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow prints "🏃 View run ... / 🧪 View experiment ..." for each run it ends on a server."""
+    from types import SimpleNamespace
+
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    from construction_delays.tracking import quiet_mlflow
+
+    # Recorded by monkeypatch first, so what quiet_mlflow sets is undone after the test.
+    monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "false")
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+    client = TrackingServiceClient(f"http://127.0.0.1:{free_port()}")
+    run = SimpleNamespace(
+        info=SimpleNamespace(experiment_id="1", run_name="pipeline-knn"),
+        data=SimpleNamespace(tags={}),
+    )
+    monkeypatch.setattr(client.store, "get_run", lambda run_id: run)  # no server needed
+
+    quiet_mlflow()
+    client._log_url("abc123")
+
+    assert "View run" not in capsys.readouterr().out
+
+
+def test_the_run_summary_links_the_run_on_a_tracking_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from construction_delays.reporting import print_summary
+
+    metrics = {
+        "best_model": "knn",
+        "selection_metric": "f1",
+        "test_rows": 10,
+        "models": {"knn": {"cv": {"f1": 0.5}, "test": {"f1": 0.5}}},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    info = {"run_id": "abc123", "experiment_id": "7"}
+    (tmp_path / "run.json").write_text(json.dumps({**info, "tracking_uri": "http://mlflow:5000/"}))
+
+    print_summary(tmp_path / "metrics.json", tmp_path / "run.json")
+    out = capsys.readouterr().err  # the console writes to stderr
+    assert "http://mlflow:5000/#/experiments/7/runs/abc123" in out
+    assert "make ui" not in out
+
+    (tmp_path / "run.json").write_text(json.dumps({**info, "tracking_uri": "sqlite:///x.db"}))
+    print_summary(tmp_path / "metrics.json", tmp_path / "run.json")
+    assert "(`make ui` to browse)" in capsys.readouterr().err
