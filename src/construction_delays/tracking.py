@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,15 +207,21 @@ def log_model(model: Any, features: Any, input_example: Any = None) -> Any:
     from construction_delays.persistence import model_trusted_types
 
     sample = features.head(200)
-    return mlflow.sklearn.log_model(
-        model,
-        name="model",
-        serialization_format="skops",
-        skops_trusted_types=model_trusted_types(model),
-        signature=infer_signature(sample, model.predict(sample)),
-        input_example=input_example,
-        pip_requirements=serving_requirements(),
-    )
+    with warnings.catch_warnings():
+        # MLflow hints, once for the signature and once for the input example, that an integer
+        # column cannot hold a missing value at inference and would fail its schema enforcement.
+        # Not here: our server and `mlops score` take null in every column (the pipeline imputes)
+        # and read the signature only for column names and kinds.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        return mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=model_trusted_types(model),
+            signature=infer_signature(sample, model.predict(sample)),
+            input_example=input_example,
+            pip_requirements=serving_requirements(),
+        )
 
 
 def flat_params(params: Params) -> dict[str, Any]:
@@ -277,7 +284,6 @@ def log_pipeline_run(
     model file.
     """
     import logging
-    import warnings
 
     import mlflow
     import pandas as pd

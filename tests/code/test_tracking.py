@@ -98,3 +98,34 @@ def test_the_run_summary_links_the_run_on_a_tracking_server(
     (tmp_path / "run.json").write_text(json.dumps({**info, "tracking_uri": "sqlite:///x.db"}))
     print_summary(tmp_path / "metrics.json", tmp_path / "run.json")
     assert "(`make ui` to browse)" in capsys.readouterr().err
+
+
+def test_logging_a_model_with_integer_features_gives_no_missing_value_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's hint that integer columns cannot be null does not apply: our server and batch
+    scoring accept null in every column."""
+    import warnings
+
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking._tracking_service import utils
+    from sklearn.linear_model import LogisticRegression
+
+    from construction_delays.tracking import log_model
+
+    features = pd.DataFrame(
+        {"alcohol": [12.5, 13.1, 11.9, 14.0], "proline": [1065, 1050, 520, 680]}
+    )
+    assert features["proline"].dtype.kind == "i"
+    model = LogisticRegression().fit(features, [1, 1, 0, 0])
+    # MLflow's process-wide store, put back after the test.
+    monkeypatch.setattr(utils, "_tracking_uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("t", artifact_location=(tmp_path / "a").as_uri())
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        mlflow.start_run(experiment_id=experiment),
+    ):
+        warnings.simplefilter("always")
+        log_model(model, features, input_example=features.head(2))
+    assert not [w for w in caught if "integer column" in str(w.message)]
