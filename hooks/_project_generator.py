@@ -891,6 +891,11 @@ def next_steps(answers: Answers, project: Path) -> str:
         if answers.mlflow_tracking_uri
         else ""
     )
+    if answers.dvc_remote_url:  # without a remote there are no credentials to give CI
+        secrets += (
+            "\n  - the DVC remote's credentials as secrets"
+            " (e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        )
     adopt = (
         f"make adopt ADOPT_FILE=<your table.csv> ADOPT_TARGET={shlex.quote(answers.target_column)}"
     )
@@ -908,7 +913,6 @@ def next_steps(answers: Answers, project: Path) -> str:
         "git push -u origin main\n"
         "and set in the repository settings:"
         f"{secrets}\n"
-        "  - the DVC remote's credentials as secrets (e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)\n"
         "  - an environment `staging` (reviewers) for promotion\n"
         "Commit dvc.lock and reports/ from the first `make run` in your first pull request."
     )

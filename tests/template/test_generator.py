@@ -427,6 +427,14 @@ def test_next_steps_adopt_the_team_s_table_when_the_target_is_not_the_sample_s()
     )
 
 
+def test_next_steps_ask_for_the_dvc_remote_s_credentials_only_when_there_is_a_remote() -> None:
+    with_remote = generator.next_steps(answers(), Path("/tmp/df"))
+    assert "  - the DVC remote's credentials as secrets" in with_remote
+    without = generator.next_steps(answers(dvc_remote_url=""), Path("/tmp/df"))
+    assert "DVC remote" not in without
+    assert "  - an environment `staging` (reviewers) for promotion\n" in without
+
+
 def test_the_readme_layout_lists_every_module() -> None:
     readme = (ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout") :]
