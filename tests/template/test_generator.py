@@ -427,6 +427,22 @@ def test_next_steps_adopt_the_team_s_table_when_the_target_is_not_the_sample_s()
     )
 
 
+def test_the_html_of_dvc_plots_is_ignored_here_and_in_a_generated_project() -> None:
+    """`dvc plots diff main` (cited by the README) writes dvc_plots/: not something to commit."""
+    import subprocess
+
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0
+    gitignore = (ROOT / ".gitignore").read_text()
+    replacements = generator.name_replacements(answers())
+    generated = generator.edit_file(
+        ".gitignore", generator.rename(gitignore, replacements), answers(), None
+    )
+    assert "/dvc_plots/" in generated.splitlines()
+
+
 def test_next_steps_ask_for_the_dvc_remote_s_credentials_only_when_there_is_a_remote() -> None:
     with_remote = generator.next_steps(answers(), Path("/tmp/df"))
     assert "  - the DVC remote's credentials as secrets" in with_remote
