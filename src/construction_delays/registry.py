@@ -420,7 +420,8 @@ def promote_challenger(
             "champion": _int(captured[CHAMPION]),
             "reason": (
                 f"v{challenger.version} was rolled back ({rolled_back}): revert its merge or train"
-                f" a new model; `mlops rollback --to {challenger.version}` returns to it on purpose"
+                f" a new model; `make rollback ROLLBACK_TO={challenger.version}` (`mlops rollback"
+                f" --to {challenger.version}`) returns to it on purpose"
             ),
         }
 
@@ -532,7 +533,8 @@ def rollback_champion(params: Params, root: Path, to: int | None = None) -> dict
     target_version = str(to) if to is not None else captured[PREVIOUS]
     if target_version is None:
         raise RegistryError(
-            f"{name}: no '{PREVIOUS}' alias; name the version to return to with --to N"
+            f"{name}: no '{PREVIOUS}' alias; name the version to return to:"
+            " `make rollback ROLLBACK_TO=N` (`mlops rollback --to N`)"
         )
     try:
         returning_to = client.get_model_version(name, target_version)

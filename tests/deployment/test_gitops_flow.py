@@ -311,7 +311,9 @@ def test_main_does_not_promote_the_rolled_back_version_again(
     assert aliases(project) == {CHAMPION: "2", CHALLENGER: "1", PREVIOUS: "1"}
     output = " ".join(state["promote_output"].split())
     assert "v1 stays @challenger: v1 was rolled back (champion until" in output
-    assert "`mlops rollback --to 1` returns to it on purpose" in output
+    assert (
+        "`make rollback ROLLBACK_TO=1` (`mlops rollback --to 1`) returns to it on purpose" in output
+    )
     assert outcome(project)["promoted"] is False
 
 
