@@ -9,7 +9,7 @@ import subprocess
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -598,6 +598,11 @@ ModelOption = Annotated[
 ]
 
 
+def model_label(meta: dict[str, Any]) -> str:
+    """ "name v3" for a registry version; just the name for a model file (no version to show)."""
+    return f"{meta['name']} v{meta['version']}" if meta.get("version") else str(meta["name"])
+
+
 @app.command()
 @reported
 def serve(
@@ -629,7 +634,7 @@ def serve(
     meta = scorer.metadata
     api_key = os.environ.get(api_key_env) or None
     console.print(
-        f"serving {meta['name']} v{meta['version'] or '-'} ({meta['source']}) on http://{host}:{port}"
+        f"serving {model_label(meta)} ({meta['source']}) on http://{host}:{port}"
         f" [fast path: {scorer.predictor.fast_path_note}]"
         f"{'; API key required' if api_key else ''}",
         soft_wrap=True,
@@ -674,8 +679,8 @@ def score(
     )
     meta = scorer.metadata
     console.print(
-        f"[green]✓[/] scored {outcome.rows} rows of {input_path} with {meta['name']}"
-        f" v{meta['version'] or '-'} -> {output_path} ({outcome.rows_per_second:,.0f} rows/s)"
+        f"[green]✓[/] scored {outcome.rows} rows of {input_path} with {model_label(meta)}"
+        f" -> {output_path} ({outcome.rows_per_second:,.0f} rows/s)"
     )
 
 

@@ -334,6 +334,8 @@ def test_local_skops_file(
     )
     assert meta["features"]["source"] == "params.yaml" and meta["version"] is None
     assert not local.log_file.exists()
+    banner = next(line for line in local.stop().splitlines() if line.startswith("serving "))
+    assert banner.startswith(f"serving {meta['name']} ({serving_project.model_file}")  # no "v-"
 
 
 def serve_failing(project: ServingProject, *args: str) -> str:
