@@ -736,7 +736,13 @@ def monitor(
         since=since,
     )
     paths = monitoring.write_report(report, out)
-    colours = {"ok": "green", "warning": "yellow", "drift": "red", "insufficient": "yellow"}
+    colours = {
+        "ok": "green",
+        "warning": "yellow",
+        "drift": "red",
+        "insufficient": "yellow",
+        monitoring.NOT_JUDGED: "dim",
+    }
     table = Table(title=f"{input_path} ({report.rows} rows) vs the training data")
     for column, justify in (("check", "left"), ("PSI", "right"), ("missing", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]

@@ -293,6 +293,9 @@ def read_prediction_log(
 # --------------------------------------------------------------------------------------------
 
 
+NOT_JUDGED = "not judged"  # a check's status when the batch is too small for any verdict
+
+
 @dataclass
 class Check:
     """One column (or the predictions, or the labels) against its reference distribution."""
@@ -577,11 +580,18 @@ def compare(
             f"{len(drifted)} of {len(profile['features'])} features drifted ({share:.0%} ≥"
             f" {thresholds.max_drifted_share:.0%}): " + ", ".join(c.name for c in drifted)
         )
-    for c in checks:
-        if c.group != "feature" and c.status == "drift":
-            what = "the predictions" if c.group == "prediction" else "the labels"
-            psi = f"PSI {c.psi:.3f}" if c.psi is not None else "no values"
-            reasons.append(f"{what} drifted ({c.name}: {psi}; {c.change})")
+    # One reason per kind: the predicted class and P(positive) drifting together is one finding.
+    for group, what in (("prediction", "the predictions"), ("target", "the labels")):
+        moved = [c for c in checks if c.group == group and c.status == "drift"]
+        if moved:
+            reasons.append(
+                f"{what} drifted: "
+                + ", ".join(
+                    f"{c.name} ({f'PSI {c.psi:.3f}' if c.psi is not None else 'no values'};"
+                    f" {c.change})"
+                    for c in moved
+                )
+            )
     for m in metric_checks:
         if m.status == "drift":
             reasons.append(
@@ -593,6 +603,10 @@ def compare(
         reasons = [
             f"{rows} rows, fewer than monitoring.min_rows ({thresholds.min_rows}): too few to judge drift"
         ]
+        # The PSI values stay for reference; a per-check "drift" under this verdict would read as
+        # an alarm the verdict does not raise.
+        for check in (*checks, *metric_checks):
+            check.status = NOT_JUDGED
     elif reasons:
         verdict = "drift"
     elif any(c.status != "ok" for c in checks):

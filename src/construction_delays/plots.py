@@ -146,7 +146,12 @@ def plot_predictions(y_true: pd.Series, y_pred: np.ndarray, model_name: str, pat
     _save(fig, path)
 
 
-STATUS_COLOURS = {"ok": "#2ca02c", "warning": "#ff7f0e", "drift": BEST_COLOUR}
+STATUS_COLOURS = {
+    "ok": "#2ca02c",
+    "warning": "#ff7f0e",
+    "drift": BEST_COLOUR,
+    "not judged": "#7f7f7f",  # monitoring.NOT_JUDGED: too few rows for a verdict
+}
 
 
 def plot_drift(report: Any, path: Path) -> None:

@@ -400,6 +400,8 @@ def _training_drift_section(root: Path, base_ref: str, params: Params) -> list[s
         f"**Training data vs `{base_ref}`'s** (population stability index on `{base_ref}`'s bins;"
         f" ≥ {t.psi_warning} shifting, ≥ {t.psi_drift} drifted; informational):",
     ]
+    if report.verdict == "insufficient":  # every check "not judged"
+        return [*lines, f"not judged: {report.reasons[0]}."]
     moved = [c for c in checks if c.status != "ok"]
     if not moved:
         largest = max(checks, key=lambda c: c.psi or 0.0)

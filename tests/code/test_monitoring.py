@@ -128,6 +128,10 @@ def test_shifted_features_are_named_and_raise_the_alarm(fitted: dict[str, Any]) 
     activity = next(c for c in report.checks if c.name == "Activity Type")
     assert re.search(r"new: 'Demolition' 5\d%", activity.change), activity.change
     assert any(c.group == "prediction" and c.status == "drift" for c in report.checks)
+    # The predicted class and P(Delayed) moving together: one reason naming both, not two.
+    [predictions] = [r for r in report.reasons if "the predictions drifted" in r]
+    assert predictions.count("the predictions drifted") == 1
+    assert "predicted class (PSI" in predictions and "P(Delayed) (PSI" in predictions
     markdown = report.to_markdown()
     assert markdown.startswith("## Drift monitor: drift ❌")
     assert re.search(r"\| Weather Delay Days \| numeric \| [\d.]+ \| [^|]+ \| drift \|", markdown)
@@ -194,6 +198,9 @@ def test_too_few_rows_are_not_judged(fitted: dict[str, Any]) -> None:
     report = judged(fitted, batch(seed=25, rows=60, shift=True))
     assert report.verdict == "insufficient"
     assert "fewer than monitoring.min_rows (200)" in report.reasons[0]
+    # The shifted columns keep their PSI but no status that reads as an alarm.
+    assert any(c.psi for c in report.checks)
+    assert {c.status for c in (*report.checks, *report.metrics)} == {monitoring.NOT_JUDGED}
 
 
 def test_many_categories_keep_the_profile_small() -> None:
