@@ -455,12 +455,21 @@ def ui(
         console.print(f"MLFLOW_TRACKING_URI is a tracking server: its UI is at {redact(uri)}")
         return
     console.print(f"MLflow UI for {redact(uri)} on http://{host}:{port}")
+    # One worker: MLflow's default of 4 processes each import MLflow (~20 s before the first
+    # answer on 2 cores) and each prints the same warning; one person browsing needs one.
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    command += ["--workers", "1"]
     if uri.startswith("sqlite:"):
         command += ["--default-artifact-root", (Path.cwd() / LOCAL_ARTIFACTS).resolve().as_uri()]
     from construction_delays.dvc_in_process import tool_env
 
-    os.execvpe(command[0], command, tool_env())
+    env = tool_env()
+    # MLflow's server imports starlette.middleware.wsgi, deprecated: a warning for MLflow's
+    # maintainers, not for someone opening the UI. Appended, so a user's own filters still apply.
+    env["PYTHONWARNINGS"] = ",".join(
+        filter(None, (env.get("PYTHONWARNINGS"), "ignore:starlette.middleware.wsgi is deprecated"))
+    )
+    os.execvpe(command[0], command, env)
 
 
 @app.command()
