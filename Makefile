@@ -33,7 +33,7 @@ run: setup ## materialise the data, reproduce the pipeline, register the best mo
 test: setup ## run the whole test suite (unit, data, pipeline end to end)
 	$(RUN) pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
-test-fast: setup ## unit tests only (no end-to-end pipeline runs)
+test-fast: setup ## every test except the slow end-to-end pipeline runs (pytest -m "not slow")
 	$(RUN) pytest -m "not slow"
 
 lint: setup ## ruff lint and format check; actionlint and zizmor (offline) on .github/workflows; hadolint
