@@ -401,13 +401,30 @@ def parse_params(raw: Any, source: Path = DEFAULT_PARAMS_FILE) -> Params:
         raise ConfigError(_format_validation_error(source, error)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys silently; DVC's parser refuses them. A params.yaml
+    with `grid:` twice would train one grid here and fail in `dvc repro`: refuse it up front."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_params(path: Path | str = DEFAULT_PARAMS_FILE) -> Params:
     """Read and validate params.yaml. Raises :class:`ConfigError` with an actionable message."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found (run from the project root or pass --params)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # A SafeLoader: plain YAML types only, never Python objects.
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     return parse_params(raw, path)

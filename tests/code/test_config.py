@@ -141,6 +141,18 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
         load_params(path)
 
 
+def test_a_key_written_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    """PyYAML would keep the second `grid:` silently; DVC refuses the file later."""
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    twice = text.replace("    grid:\n", "    grid: {}\n    grid:\n", 1)
+    assert twice != text
+    path = tmp_path / "params.yaml"
+    path.write_text(twice, encoding="utf-8")
+    line = twice.splitlines().index("    grid: {}") + 2  # the repeated key's line, 1-based
+    with pytest.raises(ConfigError, match=rf"(?s)key 'grid' appears twice.*line {line},"):
+        load_params(path)
+
+
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("- just\n- a list\n", encoding="utf-8")
