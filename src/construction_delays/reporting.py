@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from construction_delays.adopt import AdoptionPlan
 
 
+def confusion_classes(metrics_path: Path) -> set[str]:
+    """The classes of the best model's confusion matrix (plot data written beside the metrics)."""
+    path = metrics_path.parent / "plots" / "confusion_matrix.json"
+    rows = read_json(path) if path.is_file() else []
+    return {str(row.get("actual")) for row in rows if isinstance(row, dict)}
+
+
 def print_summary(metrics_path: Path, run_info_path: Path) -> None:
     if not metrics_path.is_file():
         console.print(f"no {metrics_path} yet: run `mlops run` first")
@@ -38,6 +45,8 @@ def print_summary(metrics_path: Path, run_info_path: Path) -> None:
             style=style,
         )
     console.print(table)
+    if "f1" in names and (classes := len(confusion_classes(metrics_path))) > 2:
+        console.print(f"precision, recall, f1: macro averages over the {classes} classes")
     console.print("plots:   reports/figures/*.png (data for `dvc plots show`: reports/plots/)")
     console.print(f"model:   outputs/models/{best}/model.skops")
     behaviour_path = metrics_path.with_name("behaviour.json")

@@ -97,8 +97,9 @@ def test_multiclass_with_categoricals_missing_values_and_spaces(make_project) ->
     )
     project = make_project(params, wine_frame(), name="wine")
     project.mlops("check")
-    project.mlops("run")
+    run = project.mlops("run")
 
+    assert "precision, recall, f1: macro averages over the 3 classes" in run.stderr
     metrics = json.loads(project.read("reports/metrics.json"))
     assert set(metrics["test"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert metrics["test"]["f1"] > 0.8
