@@ -207,7 +207,8 @@ def run(
             # DVC locks each stage as it succeeds and deletes a stage's outputs before running it:
             # put back everything the last good run recorded, so a failed run never leaves new
             # models next to old metrics, nor costs the last good model.
-            last_good.restore(lambda: dvc("checkout", "--quiet", check=False))
+            # dvc.yaml's outputs only: the data is the user's input, never rolled back.
+            last_good.restore(lambda: dvc("checkout", "--quiet", "dvc.yaml", check=False))
         last_good.discard()
     if returncode != 0:
         raise CommandError(
