@@ -73,10 +73,10 @@ image-check: setup ## fail unless the Dockerfile's base images (PYTHON_IMAGE, UV
 deploy: setup ## point deploy/overlays/<DEPLOY_ENV> at MODEL_VERSION (default @champion), the image (IMAGE_TAG...); commit it
 	$(RUN) mlops deploy --commit
 
-rollback: setup ## move @champion back to @previous (ROLLBACK_TO=N for another) and commit the manifests
+rollback: setup ## move @champion back to @previous (ROLLBACK_TO=N for another), commit the manifests (ROLLBACK_PUSH=branch: push)
 	$(RUN) mlops rollback --commit
 
-smoke: setup ## smoke-test the deployment at SMOKE_URL: /ready, then /predict
+smoke: setup ## smoke-test the deployment at SMOKE_URL: /ready (and EXPECT_MODEL_VERSION on /metadata), then /predict
 	$(RUN) mlops smoke
 
 serve: setup ## REST model server on http://127.0.0.1:8000 (MODEL_URI, default @champion; PORT; API_KEY)

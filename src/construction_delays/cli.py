@@ -536,12 +536,20 @@ def rollback(
         typer.Option(envvar="ROLLBACK_TO", min=1, help="version to return to (default: @previous)"),
     ] = None,
     commit: Annotated[bool, typer.Option("--commit/--no-commit", help="git commit it")] = True,
+    push: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ROLLBACK_PUSH",
+            help="push the commit to this branch of origin; if the push fails, the registry is"
+            " put back too",
+        ),
+    ] = None,
     params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Move @champion back to @previous (or --to N) and point the overlays at it, in one commit."""
     from construction_delays.deployment import rollback as roll_back
 
-    outcome = roll_back(load_params(params_file), Path.cwd(), to, commit=commit)
+    outcome = roll_back(load_params(params_file), Path.cwd(), to, commit=commit, push_to=push)
     github_output(champion=outcome["champion"], commit=outcome.get("commit") or "")
     if not outcome["changed"] and not outcome["files"]:
         console.print(f"{outcome['name']} v{outcome['champion']} already is @champion and deployed")
@@ -562,14 +570,27 @@ def smoke(
         "deploy/smoke/request.json"
     ),
     wait: Annotated[float, typer.Option(help="seconds to wait for /ready")] = 300.0,
+    expect_version: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EXPECT_MODEL_VERSION",
+            help="also wait until /metadata names this model version (the one just deployed)",
+        ),
+    ] = None,
 ) -> None:
-    """Smoke-test a deployment: wait for GET /ready, then POST /predict must answer 200 JSON."""
+    """Smoke-test a deployment: wait for GET /ready (and the expected model version), then POST
+    /predict must answer 200 JSON."""
     import json
 
     from construction_delays.deployment import smoke_test
 
-    outcome = smoke_test(url, json.loads(payload.read_text(encoding="utf-8")), wait)
-    console.print(f"[green]✓[/] {outcome['url']}: ready, /predict answered", soft_wrap=True)
+    outcome = smoke_test(
+        url, json.loads(payload.read_text(encoding="utf-8")), wait, expect_version=expect_version
+    )
+    serving = f", serving version {expect_version}" if expect_version else ""
+    console.print(
+        f"[green]✓[/] {outcome['url']}: ready{serving}, /predict answered", soft_wrap=True
+    )
 
 
 @app.command("image-check")

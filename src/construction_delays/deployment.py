@@ -163,6 +163,27 @@ def git_commit(root: Path, paths: Iterable[Path], message: str) -> str:
     return head.stdout.strip()
 
 
+def push_commit(root: Path, branch: str, remote: str = "origin") -> str:
+    """Rebase the commit just made onto ``remote/branch`` and push it; return the pushed SHA.
+    DeployError when either step fails (a protected branch, a conflicting concurrent commit)."""
+    for args in (
+        ["pull", "--rebase", "--quiet", remote, branch],
+        ["push", remote, f"HEAD:{branch}"],
+    ):
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise DeployError(
+                f"`git {' '.join(args)}` failed: {result.stderr.strip()[:500]}; the local commit"
+                " stays (`git reset --hard HEAD~1` drops it)"
+            )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    )
+    return head.stdout.strip()
+
+
 def deploy(
     root: Path,
     env: str,
@@ -202,9 +223,12 @@ def rollback(
     to: int | None = None,
     envs: Iterable[str] = ("production", "staging"),
     commit: bool = True,
+    push_to: str | None = None,
 ) -> dict[str, Any]:
     """Move ``champion`` back (to ``previous`` or ``to``) and point the overlays at it, as one
-    commit. If updating or committing the manifests fails, the aliases and files are put back."""
+    commit, pushed to ``push_to`` when given. If updating, committing or pushing the manifests
+    fails, the aliases and files are put back: the registry never names a champion the deployed
+    manifests do not."""
     from construction_delays.registry import rollback_champion, undo_rollback
 
     outcome = rollback_champion(params, root, to)
@@ -225,6 +249,8 @@ def rollback(
                 f" (was v{outcome['from']}): {', '.join(envs)}"
             )
             outcome["commit"] = git_commit(root, changed, message)
+            if push_to:
+                outcome["commit"] = push_commit(root, push_to)
     except BaseException:
         for path, text in originals.items():
             path.write_text(text, encoding="utf-8")
@@ -249,27 +275,53 @@ def _request(url: str, payload: Any | None = None, timeout: float = 10.0) -> tup
         return error.code, error.read().decode("utf-8", "replace")
 
 
+def _served_version(base: str) -> str | None:
+    """The model version ``GET /metadata`` names, or None when it cannot tell."""
+    try:
+        status, body = _request(f"{base}/metadata")
+        version = json.loads(body).get("version") if status == 200 else None
+    except (urllib.error.URLError, OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return None if version is None else str(version)
+
+
 def smoke_test(
-    url: str, payload: Any, wait_seconds: float = 300.0, interval: float = 5.0
+    url: str,
+    payload: Any,
+    wait_seconds: float = 300.0,
+    interval: float = 5.0,
+    expect_version: str | None = None,
 ) -> dict[str, Any]:
-    """Wait until ``GET /ready`` answers 200 (a rollout takes a while), then ``POST /predict``
-    with ``payload`` and require a 200 JSON answer. DeployError says which step failed."""
+    """Wait until ``GET /ready`` answers 200 (a rollout takes a while) and, with
+    ``expect_version``, until ``GET /metadata`` names that model version (right after the deploy
+    commit the old pods still answer: the GitOps controller has not synced yet); then
+    ``POST /predict`` with ``payload`` and require a 200 JSON answer. DeployError says which step
+    failed."""
     if not url.startswith(("http://", "https://")):
         raise DeployError(f"{url!r}: the endpoint must be an http(s) URL")
     base = url.rstrip("/")
     deadline = time.monotonic() + wait_seconds
-    status, body = 0, ""
+    status, body, served = 0, "", None
     while True:
         try:
             status, body = _request(f"{base}/ready")
         except (urllib.error.URLError, OSError) as error:
             status, body = 0, str(error)
-        if status == 200 or time.monotonic() >= deadline:
+        if status == 200 and expect_version is not None:
+            served = _served_version(base)
+        rolled_out = expect_version is None or served == expect_version
+        if (status == 200 and rolled_out) or time.monotonic() >= deadline:
             break
         time.sleep(interval)
     if status != 200:
         raise DeployError(
             f"{base}/ready: not ready after {wait_seconds:g}s ({status}: {body[:200]})"
+        )
+    if expect_version is not None and served != expect_version:
+        raise DeployError(
+            f"{base}/metadata: still serving model version {served or '(unknown)'} after"
+            f" {wait_seconds:g}s, expected {expect_version}: has the GitOps controller synced"
+            " the deploy commit?"
         )
     status, body = _request(f"{base}/predict", payload)
     if status != 200:

@@ -57,7 +57,9 @@ def test_write_access_only_where_a_job_commits_or_pushes_the_image() -> None:
     for path in (MAIN, ROLLBACK):
         for name, job in jobs(path).items():
             writes = {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
-            pushes = any("git push" in s for s in run_steps(path, name))
+            pushes = any("git push" in s for s in run_steps(path, name)) or any(
+                "ROLLBACK_PUSH" in (s.get("env") or {}) for s in job["steps"]
+            )  # `mlops rollback --push` pushes the commit itself
             releases = any("action-gh-release" in str(s.get("uses")) for s in job["steps"])
             images = any(
                 "docker/build-push-action" in str(s.get("uses")) and s["with"].get("push") is True

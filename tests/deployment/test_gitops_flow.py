@@ -344,6 +344,34 @@ def test_a_rollback_whose_commit_fails_changes_nothing(project: Project) -> None
     assert project.run("git", "status", "--porcelain").stdout == overlays
 
 
+def test_a_rollback_whose_push_is_refused_puts_the_registry_back(
+    project: Project, tmp_path: Path
+) -> None:
+    """CI pushes the rollback commit: a protected main refusing it must not leave @champion on a
+    version the deployed manifests do not name."""
+    remote = tmp_path / "origin.git"
+    project.run("git", "init", "-q", "--bare", str(remote))
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    branch = project.run("git", "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    project.run("git", "remote", "add", "origin", str(remote))
+    try:
+        hook.rename(remote / "hooks" / "off")  # let the current history in first
+        project.run("git", "push", "-q", "origin", f"HEAD:{branch}")
+        (remote / "hooks" / "off").rename(hook)
+        before = (aliases(project), rolled_back(project, "1"), rolled_back(project, "2"))
+
+        failed = mlops(project, "rollback", "--push", branch, check=False)
+    finally:
+        project.run("git", "remote", "remove", "origin")
+    assert failed.returncode != 0
+    assert "protected branch" in failed.stdout + failed.stderr
+    assert "the local commit stays" in failed.stdout + failed.stderr
+    assert (aliases(project), rolled_back(project, "1"), rolled_back(project, "2")) == before
+    project.run("git", "reset", "-q", "--hard", "HEAD~1")  # the local commit, as the error says
+
+
 def test_rollback_and_deploy_refuse_unknown_versions_and_bad_input(project: Project) -> None:
     before = aliases(project)
     missing = mlops(project, "rollback", "--to", "42", check=False)

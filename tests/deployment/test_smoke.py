@@ -21,6 +21,8 @@ PAYLOAD = json.loads((ROOT / "deploy" / "smoke" / "request.json").read_text(enco
 class Handler(BaseHTTPRequestHandler):
     ready_after: ClassVar[int] = 0
     predict_status: ClassVar[int] = 200
+    # The model version /metadata names: the old one until this many /metadata calls (a rollout).
+    new_version_after: ClassVar[int] = 0
     calls: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
@@ -36,6 +38,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.calls.append(self.path)
+        if self.path == "/metadata":
+            rolled_out = self.calls.count("/metadata") > self.new_version_after
+            self._send(200, {"name": "model", "version": "2" if rolled_out else "1"})
+            return
         ready = self.calls.count("/ready") > self.ready_after
         self._send(200 if ready else 503, {"ready": ready})
 
@@ -48,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     Handler.ready_after, Handler.predict_status, Handler.calls = 0, 200, []
+    Handler.new_version_after = 0
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -60,6 +67,20 @@ def test_waits_for_ready_then_predicts(server: str) -> None:
     outcome = smoke_test(server, PAYLOAD, wait_seconds=10, interval=0.05)
     assert outcome["predict"] == {"predictions": ["Delayed", "Delayed"]}
     assert Handler.calls == ["/ready"] * 3 + ["/predict"]
+
+
+def test_waits_until_the_deployed_version_serves(server: str) -> None:
+    """Right after the deploy commit the old pods are ready: /predict must wait for version 2."""
+    Handler.new_version_after = 2
+    smoke_test(server, PAYLOAD, wait_seconds=10, interval=0.05, expect_version="2")
+    assert Handler.calls == ["/ready", "/metadata"] * 3 + ["/predict"]
+
+
+def test_fails_when_the_deployed_version_never_serves(server: str) -> None:
+    Handler.new_version_after = 10**6
+    with pytest.raises(DeployError, match=r"still serving model version 1 after .*expected 2"):
+        smoke_test(server, PAYLOAD, wait_seconds=0.2, interval=0.05, expect_version="2")
+    assert "/predict" not in Handler.calls
 
 
 def test_fails_when_predict_fails(server: str) -> None:
