@@ -162,8 +162,8 @@ def unrun_changes(root: Path) -> list[str]:
             if not isinstance(change, dict):
                 continue
             for path, what in (change.get("changed deps") or {}).items():
-                keys = ", ".join(what) if isinstance(what, dict) else path
-                label = f"param {keys}" if isinstance(what, dict) else path
+                # params files report {key: "modified"}; other deps just "modified"/"deleted"
+                label = f"param {', '.join(what)}" if isinstance(what, dict) else path
                 stages_by_change.setdefault(label, []).append(name)
             if "changed command" in change:
                 stages_by_change.setdefault("the command", []).append(name)
