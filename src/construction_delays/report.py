@@ -152,14 +152,9 @@ def _problem(params: Params) -> ScoredProblem:
     return ScoredProblem.of(params.data.model_dump())
 
 
-def base_comparable(params: Params, base: Snapshot) -> bool:
-    """Whether ``base``'s scores measure the same problem as this run's (gates.problem_change)."""
-    base_problem = ScoredProblem.of(base.params.get("data") or {})
-    return problem_change(_problem(params), base_problem, "") is None
-
-
-def champion_comparable(params: Params, champion: Champion) -> bool:
-    return problem_change(_problem(params), champion.problem, "") is None
+def same_problem(params: Params, other: ScoredProblem) -> bool:
+    """Whether scores of ``other`` measure the same problem as this run's (gates.problem_change)."""
+    return problem_change(_problem(params), other, "") is None
 
 
 def compute_gates(
@@ -539,9 +534,9 @@ def build_report(
             f"_No metrics on `{base_ref}` yet: this is the first model; nothing to compare against._",
             "",
         ]
-    comparable = base_comparable(params, base)
+    comparable = same_problem(params, ScoredProblem.of(base.params.get("data") or {}))
     lines += [*_metrics_section(current, base, comparable), ""]
-    if champion is not None and champion_comparable(params, champion):
+    if champion is not None and same_problem(params, champion.problem):
         lines += [
             f"### Registry champion ({champion.label})",
             "",
