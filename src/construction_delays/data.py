@@ -227,7 +227,8 @@ def _check_classes_on_both_sides(
     training row is a class the model cannot predict: stop rather than report such numbers."""
     counts = labels.value_counts()
     for side, part in (("test", test), ("training", train)):
-        absent = [label for label in counts.index if not (part == label).any()]
+        present = set(part.unique())
+        absent = [label for label in counts.index if label not in present]
         if absent:
             shown = ", ".join(f"{label!r} ({counts[label]} row(s))" for label in absent)
             raise DataError(
