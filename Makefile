@@ -64,13 +64,13 @@ promote: setup ## promote @challenger to @champion: gates + not worse than the c
 	$(RUN) mlops promote
 
 # Values come from the environment or the command line (DEPLOY_ENV=staging MODEL_VERSION=3
-# IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/...; ROLLBACK_TO=3; SMOKE_URL=...;
+# IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/... DEPLOY_FROM=staging; ROLLBACK_TO=3; SMOKE_URL=...;
 # MONITOR_INPUT=... MONITOR_MODEL=...; ADOPT_FILE=... ADOPT_TARGET=... ADOPT_GROUP=...;
 # PYTHON_IMAGE=... UV_IMAGE=...) and are read by `mlops`, never pasted into the shell.
 image-check: setup ## fail unless the Dockerfile's base images (PYTHON_IMAGE, UV_IMAGE overrides) have real digests
 	$(RUN) mlops image-check
 
-deploy: setup ## point deploy/overlays/<DEPLOY_ENV> at MODEL_VERSION (default @champion), the image (IMAGE_TAG...); commit it
+deploy: setup ## point deploy/overlays/<DEPLOY_ENV> at MODEL_VERSION (default @champion) and IMAGE_TAG..., or at what DEPLOY_FROM runs; commit it
 	$(RUN) mlops deploy --commit
 
 rollback: setup ## move @champion back to @previous (ROLLBACK_TO=N for another), commit the manifests (ROLLBACK_PUSH=branch: push)

@@ -473,6 +473,21 @@ def ui(
     os.execvpe(command[0], command, env)
 
 
+def resolved_model_version(params: Params, model_version: int | None) -> int:
+    """``model_version`` (warning when the registry cannot confirm it), else @champion's."""
+    from construction_delays.registry import champion_version, verify_version
+
+    version = model_version or champion_version(params, Path.cwd())
+    if version is None:
+        raise CommandError("no --model-version given and the registry has no @champion")
+    if model_version is not None and not verify_version(params, Path.cwd(), model_version):
+        console.print(
+            f"[yellow]![/] {params.mlflow.registered_model} is not in this registry: version"
+            f" {model_version} not checked"
+        )
+    return version
+
+
 @app.command()
 @reported
 def deploy(
@@ -496,22 +511,75 @@ def deploy(
         str | None,
         typer.Option(envvar="IMAGE_NAME", help="image repository, e.g. ghcr.io/acme/app"),
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            envvar="DEPLOY_FROM",
+            help="deploy what this environment's overlay runs (model version and image), e.g."
+            " staging; a model version or image given is what was approved: refuse unless it"
+            " still runs that",
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="only say what would change (GITHUB_OUTPUT changes, model-changed)"
+        ),
+    ] = False,
     commit: Annotated[bool, typer.Option("--commit/--no-commit", help="git commit it")] = False,
     params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Point deploy/overlays/ENV at a model version (and image); optionally commit it."""
+    from construction_delays.deployment import (
+        DeployError,
+        follow,
+        overlay_values,
+        pending_changes,
+    )
     from construction_delays.deployment import deploy as deploy_overlay
-    from construction_delays.registry import champion_version, verify_version
 
     params = load_params(params_file)
-    version = model_version or champion_version(params, Path.cwd())
-    if version is None:
-        raise CommandError("no --model-version given and the registry has no @champion")
-    if model_version is not None and not verify_version(params, Path.cwd(), model_version):
-        console.print(
-            f"[yellow]![/] {params.mlflow.registered_model} is not in this registry: version"
-            f" {model_version} not checked"
+    if source is not None:
+        # The values given are what was approved: deploy them only if `source` still runs them.
+        given = {
+            "model-version": str(model_version) if model_version else None,
+            "image-tag": image_tag,
+            "image-digest": image_digest,
+            "image-name": image_name,
+        }
+        expect = {key: value for key, value in given.items() if value}
+        try:
+            followed = follow(Path.cwd(), source, expect)
+        except DeployError as error:
+            if not check:
+                raise
+            github_output(changes="false", model_changed="false")
+            console.print(f"nothing to deploy to {env}: {error}", soft_wrap=True)
+            return
+        version = int(followed["model-version"])
+        image_tag = followed["image-tag"] or None
+        image_digest = followed["image-digest"] or None
+        image_name = followed["image-name"] or None
+    else:
+        version = resolved_model_version(params, model_version)
+    if check:
+        values = overlay_values(
+            params.mlflow.registered_model, version, image_tag, image_digest, image_name
         )
+        changes = pending_changes(Path.cwd(), env, values)
+        github_output(
+            changes=str(bool(changes)).lower(),
+            model_changed=str("model-version" in changes).lower(),
+            model_version=version,
+            image_tag=image_tag or "",
+            image_digest=image_digest or "",
+        )
+        if not changes:
+            console.print(f"{env} already runs v{version} with that image: nothing to deploy")
+        for key, (now, then) in changes.items():
+            console.print(f"{env}: {key} {now or '(empty)'} -> {then or '(empty)'} (not written)")
+        return
     outcome = deploy_overlay(
         Path.cwd(),
         env,

@@ -184,6 +184,50 @@ def push_commit(root: Path, branch: str, remote: str = "origin") -> str:
     return head.stdout.strip()
 
 
+DEPLOYED_KEYS = ("model-version", "image-name", "image-tag", "image-digest")
+
+
+def deployed(root: Path, env: str) -> dict[str, str]:
+    """What an overlay runs now: its marked model version and image (name, tag, digest)."""
+    values = read_marked_values(overlay_path(root, env).read_text(encoding="utf-8"))
+    return {key: values.get(key, "") for key in DEPLOYED_KEYS}
+
+
+def follow(root: Path, source: str, expect: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What ``source`` runs (model version and image), to deploy the same elsewhere: production
+    takes what passed staging. ``expect`` (key -> value, keys of DEPLOYED_KEYS) is what was
+    approved: DeployError when ``source`` runs no model yet or has moved on from it (a later merge
+    or a rollback), since deploying what it runs now would deploy something nobody approved."""
+    values = deployed(root, source)
+    where = overlay_path(root, source).relative_to(root)
+    if not values["model-version"].isdigit():
+        raise DeployError(
+            f"{where}: {source} runs no model version yet ({values['model-version']!r}):"
+            f" deploy to {source} first"
+        )
+    moved = [
+        f"{key} {values[key] or '(empty)'}, not {value or '(empty)'}"
+        for key, value in (expect or {}).items()
+        if values[key] != value
+    ]
+    if moved:
+        raise DeployError(
+            f"{where}: {source} now runs {'; '.join(moved)} (a later merge or a rollback moved it"
+            " on since the approval): nothing deployed"
+        )
+    return values
+
+
+def pending_changes(root: Path, env: str, values: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The marked values a deploy would change in ``env``'s overlay: key -> (now, then)."""
+    current = read_marked_values(overlay_path(root, env).read_text(encoding="utf-8"))
+    return {
+        key: (current.get(key, ""), new)
+        for key, new in values.items()
+        if current.get(key, "") != new
+    }
+
+
 def deploy(
     root: Path,
     env: str,

@@ -1,6 +1,6 @@
 """The deployment half of the workflows: promote, build and push the serving image, then
-deploy-staging by commit, a smoke test, deploy-production behind its environment with a release;
-rollback.yml on demand. Write access only where a job commits or pushes the image. (tests/workflows
+deploy-staging by commit and a smoke test (main.yml); deploy-production.yml after a green main run,
+behind its environment, with a release; rollback.yml on demand. Write access only where a job commits or pushes the image. (tests/workflows
 checks every workflow generically: pins, actionlint, zizmor, permissions, timeouts, make-target
 steps.)"""
 
@@ -14,6 +14,7 @@ from tests.workflows.steps import commands, job_steps, load_workflow, run_steps
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 MAIN, ROLLBACK = WORKFLOWS / "main.yml", WORKFLOWS / "rollback.yml"
+PRODUCTION = WORKFLOWS / "deploy-production.yml"
 DOCKER_ACTIONS = {  # the image job's actions, pinned exactly (SHA and version)
     "actions/checkout": "3d3c42e5aac5ba805825da76410c181273ba90b1",
     "docker/setup-buildx-action": "37fe631027851001ddb9b187196cc803df7f5f0e",
@@ -46,15 +47,38 @@ def test_main_promotes_then_deploys_staging_then_production() -> None:
     assert make_lines(MAIN, "deploy-staging") == ["make deploy"]
     assert make_lines(MAIN, "smoke-test") == ["make smoke"]
     assert main["smoke-test"]["if"] == "vars.STAGING_URL != ''"
-    production = main["deploy-production"]
-    assert set(production["needs"]) == {"promote", "build-image", "deploy-staging", "smoke-test"}
-    assert production["environment"] == "production"
-    assert "needs.promote.outputs.promoted == 'true'" in production["if"]
-    assert "needs.build-image.result == 'success'" in production["if"]
+    assert "deploy-production" not in main  # its own workflow: an approval holds back no merge
+
+
+def test_production_follows_a_green_main_run_behind_its_approval() -> None:
+    workflow = load_workflow(PRODUCTION)
+    assert workflow["on"] == {
+        "workflow_run": {"workflows": ["main"], "types": ["completed"], "branches": ["main"]}
+    }
+    assert load_workflow(MAIN)["name"] == "main"  # what `workflows:` names
+    assert workflow["concurrency"]["group"] != load_workflow(MAIN)["concurrency"]["group"]
+    check, deploy = workflow["jobs"]["check"], workflow["jobs"]["deploy-production"]
+    assert check["if"] == "github.event.workflow_run.conclusion == 'success'"
+    assert "environment" not in check  # asking nobody when nothing is to deploy
+    (step,) = [s for s in check["steps"] if s.get("id") == "check"]
+    assert step["run"] == "uv run --locked mlops deploy --env production --from staging --check"
+    # The build of that very run, by main.yml's tag for it (type=sha,format=long: sha-<commit>).
+    assert step["env"] == {"IMAGE_TAG": "sha-${{ github.event.workflow_run.head_sha }}"}
+    (meta,) = [s for s in job_steps(MAIN, "build-image") if s.get("id") == "meta"]
+    assert "type=sha,format=long,priority=300" in meta["with"]["tags"].splitlines()
+    assert deploy["needs"] == "check" and deploy["if"] == "needs.check.outputs.changes == 'true'"
+    assert deploy["environment"] == "production"
+    assert deploy["permissions"] == {"contents": "write", "actions": "read"}
+    assert make_lines(PRODUCTION, "deploy-production") == ["make deploy"]
+    (download,) = [s for s in deploy["steps"] if "download-artifact" in str(s.get("uses"))]
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    (release,) = [s for s in deploy["steps"] if "action-gh-release" in str(s.get("uses"))]
+    for step in (download, release):
+        assert step["if"] == "needs.check.outputs.model-changed == 'true'"
 
 
 def test_write_access_only_where_a_job_commits_or_pushes_the_image() -> None:
-    for path in (MAIN, ROLLBACK):
+    for path in (MAIN, PRODUCTION, ROLLBACK):
         for name, job in jobs(path).items():
             writes = {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
             pushes = any("git push" in s for s in run_steps(path, name)) or any(
@@ -129,19 +153,26 @@ def test_build_image_pushes_to_ghcr_and_outputs_the_tag_and_digest() -> None:
 def test_deploy_values_reach_make_through_the_environment() -> None:
     for path, job in (
         (MAIN, "deploy-staging"),
-        (MAIN, "deploy-production"),
+        (PRODUCTION, "deploy-production"),
         (ROLLBACK, "rollback"),
     ):
         for step in jobs(path)[job]["steps"]:
             assert "${{" not in step.get("run", ""), (path.name, job, step["run"])
-    for env in ("staging", "production"):
-        steps = jobs(MAIN)[f"deploy-{env}"]["steps"]
-        (step,) = [s for s in steps if s.get("run") == "make deploy"]
-        assert step["env"] == {
-            "DEPLOY_ENV": env,
-            "MODEL_VERSION": "${{ needs.promote.outputs.champion }}",
-            **IMAGE_ENV,
-        }
+    (staging,) = [s for s in jobs(MAIN)["deploy-staging"]["steps"] if s.get("run") == "make deploy"]
+    assert staging["env"] == {
+        "DEPLOY_ENV": "staging",
+        "MODEL_VERSION": "${{ needs.promote.outputs.champion }}",
+        **IMAGE_ENV,
+    }
+    steps = jobs(PRODUCTION)["deploy-production"]["steps"]
+    (production,) = [s for s in steps if s.get("run") == "make deploy"]
+    assert production["env"] == {  # what the reviewer approved, checked against staging
+        "DEPLOY_ENV": "production",
+        "DEPLOY_FROM": "staging",
+        "MODEL_VERSION": "${{ needs.check.outputs.model-version }}",
+        "IMAGE_TAG": "${{ needs.check.outputs.image-tag }}",
+        "IMAGE_DIGEST": "${{ needs.check.outputs.image-digest }}",
+    }
 
 
 def test_rollback_is_a_dispatch_with_a_version_input() -> None:

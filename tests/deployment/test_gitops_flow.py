@@ -419,6 +419,66 @@ def test_deploy_commits_an_overlay_once(project: Project) -> None:
     assert bad.returncode == 2 and "not an image digest" in bad.stdout + bad.stderr
 
 
+def test_production_takes_what_staging_runs_and_only_the_approved_version(
+    project: Project, tmp_path: Path
+) -> None:
+    # What deploy-production.yml runs: `--check` (no approval asked when nothing differs), then
+    # `make deploy DEPLOY_FROM=staging MODEL_VERSION=<checked>` once a reviewer approved.
+    digest, name = f"sha256:{'ab' * 32}", f"ghcr.io/acme/{SLUG}"
+    image = {"IMAGE_TAG": "sha-9abc", "IMAGE_DIGEST": digest, "IMAGE_NAME": name}
+    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION="2", **image)
+    make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", IMAGE_TAG="sha-1234")
+    outputs = tmp_path / "github_output"
+    check = mlops(
+        project, "deploy", "--env", "production", "--from", "staging", "--check",
+        env={"GITHUB_OUTPUT": str(outputs)},
+    )  # fmt: skip
+    said = " ".join((check.stdout + check.stderr).split())
+    assert "production: model-version 1 -> 2 (not written)" in said
+    assert "production: image-tag sha-1234 -> sha-9abc (not written)" in said
+    assert outputs.read_text().splitlines() == [
+        "changes=true",
+        "model_changed=true",
+        "model_version=2",
+        "image_tag=sha-9abc",
+        f"image_digest={digest}",
+    ]
+    assert overlay_value(project, "production", "model-version") == "1"  # --check writes nothing
+    make(project, "deploy", DEPLOY_ENV="production", DEPLOY_FROM="staging", MODEL_VERSION="2")
+    assert last_commit(project) == (
+        f"Deploy {MODEL} v2 to production (image sha-9abc, {digest[:19]})",
+        ["deploy/overlays/production/kustomization.yaml"],
+    )
+    for key in ("model-version", "model-uri", "image-name", "image-tag", "image-digest"):
+        assert overlay_value(project, "production", key) == overlay_value(project, "staging", key)
+    outputs.unlink()
+    mlops(
+        project, "deploy", "--env", "production", "--from", "staging", "--check",
+        env={"GITHUB_OUTPUT": str(outputs)},
+    )  # fmt: skip
+    assert outputs.read_text().splitlines()[:2] == ["changes=false", "model_changed=false"]
+    # Approved for v2, but a rollback (or a later merge) moved staging on: nothing is deployed.
+    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION="1")
+    head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    stale = mlops(
+        project, "deploy", "--env", "production", "--commit",
+        env={"DEPLOY_FROM": "staging", "MODEL_VERSION": "2"}, check=False,
+    )  # fmt: skip
+    assert stale.returncode == 2
+    said = " ".join((stale.stdout + stale.stderr).split())
+    assert "staging now runs model-version 1, not 2 (a later merge" in said
+    assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
+    assert overlay_value(project, "production", "model-version") == "2"
+    # The check of a run whose build staging no longer runs: nothing to ask a reviewer about.
+    outputs.unlink()
+    moved = mlops(
+        project, "deploy", "--env", "production", "--from", "staging", "--check",
+        env={"GITHUB_OUTPUT": str(outputs), "IMAGE_TAG": "sha-0ld"},
+    )  # fmt: skip
+    assert "staging now runs image-tag sha-9abc, not sha-0ld" in " ".join(moved.stderr.split())
+    assert outputs.read_text().splitlines() == ["changes=false", "model_changed=false"]
+
+
 def test_a_merged_change_of_target_is_promoted_without_the_old_champion_gate(
     project: Project, state: dict[str, Any], tmp_path: Path
 ) -> None:
