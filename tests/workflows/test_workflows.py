@@ -132,6 +132,14 @@ def test_pull_request_job_reproduces_then_reports_then_gates() -> None:
     assert positions == sorted(positions), lines
 
 
+def test_pull_request_code_gets_only_the_read_only_pr_secrets() -> None:
+    # The branch's code runs with these: main's write credentials would let it change the DVC
+    # remote or the registry (what production serves) without review.
+    used = set(re.findall(r"secrets\.(\w+)", PULL_REQUEST.read_text(encoding="utf-8")))
+    assert used, "no secrets at all: the remote and the tracking server could not be reached"
+    assert {name for name in used if not name.startswith("PR_")} == {"MLFLOW_TRACKING_URI"}
+
+
 def test_run_steps_reads_scripts_in_order_and_skips_actions(tmp_path: Path) -> None:
     workflow = tmp_path / "w.yml"
     workflow.write_text(
