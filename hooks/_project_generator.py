@@ -660,8 +660,8 @@ def _settings_section(answers: Answers) -> str:
     tracking = (
         f"`{answers.mlflow_tracking_uri}`: set it as the repository secret `MLFLOW_TRACKING_URI` "
         "(Settings → Secrets and variables → Actions) and `export MLFLOW_TRACKING_URI=...` "
-        "locally; credentials go in `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD` or "
-        "`MLFLOW_TRACKING_TOKEN` secrets, never in files"
+        "locally; credentials go in the `MLFLOW_TRACKING_TOKEN` secret (`PR_MLFLOW_TRACKING_TOKEN` "
+        "for pull requests) and in your environment locally, never in files"
         if answers.mlflow_tracking_uri
         else "the embedded local store (`mlflow.db`, `mlartifacts/`); the MLflow section "
         "above shows how to use a server"
@@ -887,14 +887,16 @@ def post_generate(
 
 def next_steps(answers: Answers, project: Path) -> str:
     secrets = (
-        "\n  - repository secret MLFLOW_TRACKING_URI (and a token or username/password secret)"
+        "\n  - repository secrets MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN, and"
+        " PR_MLFLOW_TRACKING_TOKEN for pull requests (may log runs, only read the model)"
         if answers.mlflow_tracking_uri
         else ""
     )
     if answers.dvc_remote_url:  # without a remote there are no credentials to give CI
         secrets += (
             "\n  - the DVC remote's credentials as secrets"
-            " (e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+            " (e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), and read-only ones for pull"
+            " requests (PR_AWS_ACCESS_KEY_ID/PR_AWS_SECRET_ACCESS_KEY)"
         )
     adopt = (
         f"make adopt ADOPT_FILE=<your table.csv> ADOPT_TARGET={shlex.quote(answers.target_column)}"

@@ -446,6 +446,7 @@ def test_the_html_of_dvc_plots_is_ignored_here_and_in_a_generated_project() -> N
 def test_next_steps_ask_for_the_dvc_remote_s_credentials_only_when_there_is_a_remote() -> None:
     with_remote = generator.next_steps(answers(), Path("/tmp/df"))
     assert "  - the DVC remote's credentials as secrets" in with_remote
+    assert "read-only ones for pull requests (PR_AWS_ACCESS_KEY_ID/" in with_remote
     without = generator.next_steps(answers(dvc_remote_url=""), Path("/tmp/df"))
     assert "DVC remote" not in without
     assert "  - an environment `staging` (reviewers) for promotion\n" in without
