@@ -473,6 +473,16 @@ def ui(
     os.execvpe(command[0], command, env)
 
 
+def known_champion(params: Params) -> int | None:
+    """@champion's version when the registry holds the model (a tracking server, or the local
+    store of this machine); None where it cannot be known (a CI job without a tracking server)."""
+    from construction_delays.registry import champion_version, holds_model
+
+    if not holds_model(params, Path.cwd()):
+        return None
+    return champion_version(params, Path.cwd())
+
+
 def resolved_model_version(params: Params, model_version: int | None) -> int:
     """``model_version`` (warning when the registry cannot confirm it), else @champion's."""
     from construction_delays.registry import champion_version, verify_version
@@ -532,7 +542,7 @@ def deploy(
 ) -> None:
     """Point deploy/overlays/ENV at a model version (and image); optionally commit it."""
     from construction_delays.deployment import (
-        DeployError,
+        SourceMovedError,
         follow,
         overlay_values,
         pending_changes,
@@ -550,8 +560,8 @@ def deploy(
         }
         expect = {key: value for key, value in given.items() if value}
         try:
-            followed = follow(Path.cwd(), source, expect)
-        except DeployError as error:
+            followed = follow(Path.cwd(), source, expect, known_champion(params))
+        except SourceMovedError as error:
             if not check:
                 raise
             github_output(changes="false", model_changed="false")
@@ -877,6 +887,56 @@ def monitor(
     console.print(f"report: {paths['markdown']}, {paths['json']}, {paths['figure']}")
     if report.verdict == "drift" and fail:
         raise typer.Exit(1)
+
+
+@app.command()
+@reported
+def alert(
+    report_dir: Annotated[
+        Path,
+        typer.Option("--report", help="the directory `mlops monitor` wrote drift.json into"),
+    ] = Path("monitoring"),
+) -> None:
+    """Keep the `model-drift` GitHub issue in step with the monitor's verdict: drift opens it (or
+    comments on the open one), ok closes it. Needs GITHUB_TOKEN (issues: write) and
+    GITHUB_REPOSITORY, which GitHub Actions sets; GITHUB_API_URL for GitHub Enterprise."""
+    from construction_delays.alerting import GitHub, sync_drift_issue
+    from construction_delays.files import read_json
+
+    drift = report_dir / "drift.json"
+    if not drift.is_file():
+        console.print(f"no {drift}: the monitor judged nothing, so there is nothing to alert")
+        return
+    token, repository = os.environ.get("GITHUB_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
+    if not token or not repository:
+        raise CommandError(
+            "mlops alert writes to GitHub: set GITHUB_TOKEN (a token that may write issues) and"
+            " GITHUB_REPOSITORY (owner/name); GitHub Actions sets the latter"
+        )
+    report = read_json(drift)
+    verdict = report.get("verdict")
+    if verdict not in ("ok", "warning", "drift", "insufficient"):
+        raise CommandError(f"{drift}: verdict {verdict!r} is not one `mlops monitor` writes")
+    markdown_path = report_dir / "drift_report.md"
+    markdown = (
+        markdown_path.read_text(encoding="utf-8")
+        if markdown_path.is_file()
+        else f"## Drift monitor: {verdict}"
+    )
+    run_id = os.environ.get("GITHUB_RUN_ID")
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    run_url = f"{server}/{repository}/actions/runs/{run_id}" if run_id else None
+    github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
+    reasons = [str(reason) for reason in report.get("reasons") or []]
+    outcome = sync_drift_issue(github, verdict, reasons, markdown, run_url)
+    if outcome["action"] == "none":
+        state = f"issue #{outcome['number']} stays open" if outcome["number"] else "no open issue"
+        console.print(f"{verdict}: nothing to alert ({state})")
+        return
+    console.print(
+        f"[green]✓[/] {verdict}: {outcome['action']} issue #{outcome['number']} {outcome['url']}",
+        soft_wrap=True,
+    )
 
 
 _exit_code = 0

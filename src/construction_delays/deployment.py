@@ -42,6 +42,10 @@ class DeployError(ProjectError, RuntimeError):
     pass
 
 
+class SourceMovedError(DeployError):
+    """The environment deployed from no longer runs what was approved (or runs nothing yet)."""
+
+
 def overlay_path(root: Path, env: str) -> Path:
     """The kustomization file of an environment's overlay (DeployError if there is none)."""
     path = root / OVERLAYS_DIR / env / KUSTOMIZATION
@@ -193,15 +197,19 @@ def deployed(root: Path, env: str) -> dict[str, str]:
     return {key: values.get(key, "") for key in DEPLOYED_KEYS}
 
 
-def follow(root: Path, source: str, expect: Mapping[str, str] | None = None) -> dict[str, str]:
+def follow(
+    root: Path, source: str, expect: Mapping[str, str] | None = None, champion: int | None = None
+) -> dict[str, str]:
     """What ``source`` runs (model version and image), to deploy the same elsewhere: production
     takes what passed staging. ``expect`` (key -> value, keys of DEPLOYED_KEYS) is what was
-    approved: DeployError when ``source`` runs no model yet or has moved on from it (a later merge
-    or a rollback), since deploying what it runs now would deploy something nobody approved."""
+    approved: SourceMovedError when ``source`` runs no model yet or has moved on from it (a later merge
+    or a rollback), since deploying what it runs now would deploy something nobody approved; also
+    when it runs another version than the registry's ``champion`` (when known): a run that was
+    past promotion when a rollback happened can put the rolled-back version back on staging."""
     values = deployed(root, source)
     where = overlay_path(root, source).relative_to(root)
     if not values["model-version"].isdigit():
-        raise DeployError(
+        raise SourceMovedError(
             f"{where}: {source} runs no model version yet ({values['model-version']!r}):"
             f" deploy to {source} first"
         )
@@ -211,9 +219,14 @@ def follow(root: Path, source: str, expect: Mapping[str, str] | None = None) -> 
         if values[key] != value
     ]
     if moved:
-        raise DeployError(
+        raise SourceMovedError(
             f"{where}: {source} now runs {'; '.join(moved)} (a later merge or a rollback moved it"
             " on since the approval): nothing deployed"
+        )
+    if champion is not None and int(values["model-version"]) != champion:
+        raise SourceMovedError(
+            f"{where}: {source} runs v{values['model-version']}, but the registry's @champion is"
+            f" v{champion} (a rollback since): nothing deployed"
         )
     return values
 

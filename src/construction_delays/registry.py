@@ -579,6 +579,23 @@ def undo_rollback(params: Params, root: Path, outcome: Mapping[str, Any]) -> Non
     _set_rollback_tags(client, name, outcome["captured_tags"])
 
 
+def holds_model(params: Params, root: Path) -> bool:
+    """Whether the registry knows the registered model at all. A CI job without a tracking server
+    has no local store: answered False without creating one (MLflow would, with a migration)."""
+    from mlflow.exceptions import MlflowException
+
+    from construction_delays.tracking import tracking_uri
+
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return False
+    try:
+        _client(params, root).get_registered_model(params.mlflow.registered_model)
+    except MlflowException:
+        return False
+    return True
+
+
 def verify_version(params: Params, root: Path, version: int) -> bool:
     """Fail if the registry holds the model but not ``version`` (a typo would deploy a model that
     does not exist). Returns False when the store does not hold the model at all (a CI job's fresh

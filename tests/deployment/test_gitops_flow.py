@@ -419,64 +419,72 @@ def test_deploy_commits_an_overlay_once(project: Project) -> None:
     assert bad.returncode == 2 and "not an image digest" in bad.stdout + bad.stderr
 
 
+def check_production(project: Project, outputs: Path, **env: str) -> str:
+    """`mlops deploy --env production --from staging --check`, as deploy-production.yml's check
+    job runs it; returns what it said (GITHUB_OUTPUT lines land in ``outputs``)."""
+    outputs.unlink(missing_ok=True)
+    check = mlops(
+        project, "deploy", "--env", "production", "--from", "staging", "--check",
+        env={"GITHUB_OUTPUT": str(outputs), **env},
+    )  # fmt: skip
+    return " ".join((check.stdout + check.stderr).split())
+
+
 def test_production_takes_what_staging_runs_and_only_the_approved_version(
     project: Project, tmp_path: Path
 ) -> None:
     # What deploy-production.yml runs: `--check` (no approval asked when nothing differs), then
     # `make deploy DEPLOY_FROM=staging MODEL_VERSION=<checked>` once a reviewer approved.
+    champion = aliases(project)[CHAMPION]
+    assert champion is not None
+    other = str(next(v for v in versions(project) if str(v) != champion))
     digest, name = f"sha256:{'ab' * 32}", f"ghcr.io/acme/{SLUG}"
     image = {"IMAGE_TAG": "sha-9abc", "IMAGE_DIGEST": digest, "IMAGE_NAME": name}
-    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION="2", **image)
-    make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION="1", IMAGE_TAG="sha-1234")
+    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION=champion, **image)
+    make(project, "deploy", DEPLOY_ENV="production", MODEL_VERSION=other, IMAGE_TAG="sha-1234")
     outputs = tmp_path / "github_output"
-    check = mlops(
-        project, "deploy", "--env", "production", "--from", "staging", "--check",
-        env={"GITHUB_OUTPUT": str(outputs)},
-    )  # fmt: skip
-    said = " ".join((check.stdout + check.stderr).split())
-    assert "production: model-version 1 -> 2 (not written)" in said
+    said = check_production(project, outputs)
+    assert f"production: model-version {other} -> {champion} (not written)" in said
     assert "production: image-tag sha-1234 -> sha-9abc (not written)" in said
     assert outputs.read_text().splitlines() == [
         "changes=true",
         "model_changed=true",
-        "model_version=2",
+        f"model_version={champion}",
         "image_tag=sha-9abc",
         f"image_digest={digest}",
     ]
-    assert overlay_value(project, "production", "model-version") == "1"  # --check writes nothing
-    make(project, "deploy", DEPLOY_ENV="production", DEPLOY_FROM="staging", MODEL_VERSION="2")
+    assert overlay_value(project, "production", "model-version") == other  # --check wrote nothing
+    make(project, "deploy", DEPLOY_ENV="production", DEPLOY_FROM="staging", MODEL_VERSION=champion)
     assert last_commit(project) == (
-        f"Deploy {MODEL} v2 to production (image sha-9abc, {digest[:19]})",
+        f"Deploy {MODEL} v{champion} to production (image sha-9abc, {digest[:19]})",
         ["deploy/overlays/production/kustomization.yaml"],
     )
     for key in ("model-version", "model-uri", "image-name", "image-tag", "image-digest"):
         assert overlay_value(project, "production", key) == overlay_value(project, "staging", key)
-    outputs.unlink()
-    mlops(
-        project, "deploy", "--env", "production", "--from", "staging", "--check",
-        env={"GITHUB_OUTPUT": str(outputs)},
-    )  # fmt: skip
+    check_production(project, outputs)
     assert outputs.read_text().splitlines()[:2] == ["changes=false", "model_changed=false"]
-    # Approved for v2, but a rollback (or a later merge) moved staging on: nothing is deployed.
-    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION="1")
+    # The check of a run whose build staging no longer runs: nothing to ask a reviewer about.
+    said = check_production(project, outputs, IMAGE_TAG="sha-0ld")
+    assert "staging now runs image-tag sha-9abc, not sha-0ld" in said
+    assert outputs.read_text().splitlines() == ["changes=false", "model_changed=false"]
+    # Approved for the champion, but staging moved on since: nothing is deployed.
+    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION=other)
     head = project.run("git", "rev-parse", "HEAD").stdout.strip()
     stale = mlops(
         project, "deploy", "--env", "production", "--commit",
-        env={"DEPLOY_FROM": "staging", "MODEL_VERSION": "2"}, check=False,
+        env={"DEPLOY_FROM": "staging", "MODEL_VERSION": champion}, check=False,
     )  # fmt: skip
     assert stale.returncode == 2
     said = " ".join((stale.stdout + stale.stderr).split())
-    assert "staging now runs model-version 1, not 2 (a later merge" in said
+    assert f"staging now runs model-version {other}, not {champion} (a later merge" in said
     assert project.run("git", "rev-parse", "HEAD").stdout.strip() == head
-    assert overlay_value(project, "production", "model-version") == "2"
-    # The check of a run whose build staging no longer runs: nothing to ask a reviewer about.
-    outputs.unlink()
-    moved = mlops(
-        project, "deploy", "--env", "production", "--from", "staging", "--check",
-        env={"GITHUB_OUTPUT": str(outputs), "IMAGE_TAG": "sha-0ld"},
-    )  # fmt: skip
-    assert "staging now runs image-tag sha-9abc, not sha-0ld" in " ".join(moved.stderr.split())
+    assert overlay_value(project, "production", "model-version") == champion
+    # Staging runs a version that is not @champion (a main run past promotion redeployed what a
+    # rollback moved away from): production does not follow it.
+    said = check_production(project, outputs)
+    assert f"staging runs v{other}, but the registry's @champion is v{champion}" in said
     assert outputs.read_text().splitlines() == ["changes=false", "model_changed=false"]
+    make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION=champion)
 
 
 def test_a_merged_change_of_target_is_promoted_without_the_old_champion_gate(
