@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-check deploy rollback smoke serve score monitor adopt
+.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-check deploy rollback smoke serve score monitor alert adopt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ adopt: setup ## use your table: ADOPT_FILE (.csv/.parquet) predicting column ADO
 
 monitor: setup ## drift of MONITOR_INPUT (batch or reports/predictions.jsonl) vs the training data; exit 1 on drift
 	$(RUN) mlops monitor
+
+alert: setup ## open/comment/close the model-drift GitHub issue from monitoring/drift.json (GITHUB_TOKEN, GITHUB_REPOSITORY)
+	$(RUN) mlops alert
 
 ui: setup ## MLflow UI on the local store (http://127.0.0.1:5000)
 	$(RUN) mlops ui
