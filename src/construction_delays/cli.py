@@ -409,6 +409,43 @@ def promote(
         )
 
 
+@app.command("model-card")
+@reported
+def model_card(
+    version: Annotated[
+        int, typer.Option(envvar="MODEL_VERSION", min=1, help="registry version to release")
+    ],
+    out: Annotated[Path, typer.Option(help="where the card is (and goes)")] = Path(
+        "reports/model_card.md"
+    ),
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Make --out the model card of VERSION, for its release: kept when it already is (the card
+    `mlops promote` wrote when it evaluated VERSION), else the one logged with VERSION in the
+    registry; GITHUB_OUTPUT found=true|false."""
+    from construction_delays.modelcard import card_title
+    from construction_delays.registry import fetch_version_card
+
+    params = load_params(params_file)
+    title = card_title(params.mlflow.registered_model, version)
+    first = out.read_text(encoding="utf-8").partition("\n")[0] if out.is_file() else None
+    if first == title:
+        source = "kept (it is that version's: `mlops promote` wrote it)"
+    elif fetch_version_card(params, Path.cwd(), version, out):
+        source = "logged with the version in the registry"
+    else:
+        github_output(found="false")
+        console.print(
+            f"[yellow]![/] no model card of v{version} here: {out} is"
+            f" {repr(first) if first else 'missing'}, and the registry does not hold that"
+            " version's card (without a tracking server each CI job has its own store)",
+            soft_wrap=True,
+        )
+        return
+    github_output(found="true")
+    console.print(f"[green]✓[/] {out}: the model card of v{version}, {source}")
+
+
 def github_output(**values: object) -> None:
     """Append ``key=value`` lines to $GITHUB_OUTPUT when a GitHub Actions step runs this."""
     target = os.environ.get("GITHUB_OUTPUT")

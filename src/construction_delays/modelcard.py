@@ -168,11 +168,16 @@ def _monitoring_section(inputs: CardInputs) -> list[str]:
     ]
 
 
+def card_title(name: str, version: object) -> str:
+    """The card's first line: it says which version the card is about."""
+    return f"# Model card: {name} v{version}"
+
+
 def build_model_card(inputs: CardInputs) -> str:
     """The card as Markdown: intended use, data, metrics, gates, lineage, monitoring, limitations."""
     sections = [
         [
-            f"# Model card: {inputs.name} v{inputs.version}",
+            card_title(inputs.name, inputs.version),
             "",
             f"MLflow run `{inputs.run_id}`; estimator `{inputs.estimator}`.",
         ],

@@ -381,6 +381,21 @@ def fetch_card(client: Any, version: Any, card: Path) -> bool:
     return True
 
 
+def fetch_version_card(params: Params, root: Path, version: int, card: Path) -> bool:
+    """Download the model card logged with registry ``version`` to ``card``; False when the
+    registry does not hold the model, the version or its card."""
+    from mlflow.exceptions import MlflowException
+
+    if not holds_model(params, root):
+        return False
+    client = _client(params, root)
+    try:
+        found = client.get_model_version(params.mlflow.registered_model, str(version))
+    except MlflowException:
+        return False
+    return fetch_card(client, found, card)
+
+
 def promote_challenger(
     params: Params, root: Path, inputs: PromotionInputs | None = None
 ) -> dict[str, Any]:

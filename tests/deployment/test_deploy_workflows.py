@@ -22,6 +22,10 @@ DOCKER_ACTIONS = {  # the image job's actions, pinned exactly (SHA and version)
     "docker/metadata-action": "dc802804100637a589fabce1cb79ff13a1411302",
     "docker/build-push-action": "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
 }
+REGISTRY_ENV = {
+    "MLFLOW_TRACKING_URI": "${{ secrets.MLFLOW_TRACKING_URI }}",
+    "MLFLOW_TRACKING_TOKEN": "${{ secrets.MLFLOW_TRACKING_TOKEN }}",
+}
 IMAGE_ENV = {
     "IMAGE_NAME": "${{ needs.build-image.outputs.name }}",
     "IMAGE_TAG": "${{ needs.build-image.outputs.tag }}",
@@ -56,14 +60,18 @@ def test_production_follows_a_green_main_run_behind_its_approval() -> None:
         "workflow_run": {"workflows": ["main"], "types": ["completed"], "branches": ["main"]}
     }
     assert load_workflow(MAIN)["name"] == "main"  # what `workflows:` names
-    assert workflow["concurrency"]["group"] != load_workflow(MAIN)["concurrency"]["group"]
+    assert "'deploy-production'" in workflow["concurrency"]["group"]
+    assert load_workflow(MAIN)["concurrency"]["group"] == "main"
     check, deploy = workflow["jobs"]["check"], workflow["jobs"]["deploy-production"]
     assert check["if"] == "github.event.workflow_run.conclusion == 'success'"
     assert "environment" not in check  # asking nobody when nothing is to deploy
     (step,) = [s for s in check["steps"] if s.get("id") == "check"]
     assert step["run"] == "uv run --locked mlops deploy --env production --from staging --check"
     # The build of that very run, by main.yml's tag for it (type=sha,format=long: sha-<commit>).
-    assert step["env"] == {"IMAGE_TAG": "sha-${{ github.event.workflow_run.head_sha }}"}
+    assert step["env"] == {
+        "IMAGE_TAG": "sha-${{ github.event.workflow_run.head_sha }}",
+        **REGISTRY_ENV,  # with a tracking server, staging must run @champion
+    }
     (meta,) = [s for s in job_steps(MAIN, "build-image") if s.get("id") == "meta"]
     assert "type=sha,format=long,priority=300" in meta["with"]["tags"].splitlines()
     assert deploy["needs"] == "check" and deploy["if"] == "needs.check.outputs.changes == 'true'"
@@ -73,8 +81,15 @@ def test_production_follows_a_green_main_run_behind_its_approval() -> None:
     (download,) = [s for s in deploy["steps"] if "download-artifact" in str(s.get("uses"))]
     assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
     (release,) = [s for s in deploy["steps"] if "action-gh-release" in str(s.get("uses"))]
-    for step in (download, release):
+    (card,) = [s for s in deploy["steps"] if s.get("id") == "card"]
+    for step in (download, card):
         assert step["if"] == "needs.check.outputs.model-changed == 'true'"
+    assert card["run"] == "uv run --locked mlops model-card"
+    assert card["env"]["MODEL_VERSION"] == "${{ needs.check.outputs.model-version }}"
+    assert release["if"] == "steps.card.outputs.found == 'true'"  # never another version's card
+    # A main run that failed must not cancel the newest green one waiting for its approval.
+    group = workflow["concurrency"]["group"]
+    assert "github.event.workflow_run.conclusion == 'success'" in group and "run_id" in group
 
 
 def test_write_access_only_where_a_job_commits_or_pushes_the_image() -> None:
@@ -172,6 +187,7 @@ def test_deploy_values_reach_make_through_the_environment() -> None:
         "MODEL_VERSION": "${{ needs.check.outputs.model-version }}",
         "IMAGE_TAG": "${{ needs.check.outputs.image-tag }}",
         "IMAGE_DIGEST": "${{ needs.check.outputs.image-digest }}",
+        **REGISTRY_ENV,
     }
 
 

@@ -487,6 +487,35 @@ def test_production_takes_what_staging_runs_and_only_the_approved_version(
     make(project, "deploy", DEPLOY_ENV="staging", MODEL_VERSION=champion)
 
 
+def test_a_release_gets_the_model_card_of_the_version_it_deploys(
+    project: Project, tmp_path: Path
+) -> None:
+    # deploy-production.yml releases model-vN with N's card: the one the main run's `mlops
+    # promote` wrote when it evaluated N, else N's own from the registry, else no release.
+    evaluated = outcome(project)["challenger"]
+    other = next(v for v in versions(project) if v != evaluated)
+    card, outputs = project.root / "reports" / "model_card.md", tmp_path / "github_output"
+
+    def card_of(version: int) -> str:
+        outputs.unlink(missing_ok=True)
+        result = mlops(
+            project,
+            "model-card",
+            env={"MODEL_VERSION": str(version), "GITHUB_OUTPUT": str(outputs)},
+        )
+        return " ".join((result.stdout + result.stderr).split())
+
+    card_of(evaluated)
+    assert card.read_text().startswith(f"# Model card: {MODEL} v{evaluated}")
+    assert "kept (it is that version's" in card_of(evaluated)  # the downloaded card, as it is
+    assert "logged with the version in the registry" in card_of(other)
+    assert card.read_text().startswith(f"# Model card: {MODEL} v{other}")
+    assert outputs.read_text() == "found=true\n"
+    assert "no model card of v99 here" in card_of(99)
+    assert outputs.read_text() == "found=false\n"
+    assert card.read_text().startswith(f"# Model card: {MODEL} v{other}")  # left as it was
+
+
 def test_a_merged_change_of_target_is_promoted_without_the_old_champion_gate(
     project: Project, state: dict[str, Any], tmp_path: Path
 ) -> None:
