@@ -140,6 +140,17 @@ def test_pull_request_code_gets_only_the_read_only_pr_secrets() -> None:
     assert {name for name in used if not name.startswith("PR_")} == {"MLFLOW_TRACKING_URI"}
 
 
+def test_the_monitor_keeps_the_drift_issue_and_may_write_nothing_else() -> None:
+    monitor = WORKFLOWS_DIR / "monitor.yml"
+    (job,) = jobs(monitor).values()
+    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    lines = [line for script in run_steps(monitor, "drift") for line in commands(script)]
+    assert lines.index("make alert") == lines.index("make monitor") + 1
+    (alert,) = [s for s in job["steps"] if s.get("run") == "make alert"]
+    assert "steps.monitor.outcome == 'failure'" in alert["if"]  # a drift verdict fails the step
+    assert alert["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+
+
 def test_run_steps_reads_scripts_in_order_and_skips_actions(tmp_path: Path) -> None:
     workflow = tmp_path / "w.yml"
     workflow.write_text(
