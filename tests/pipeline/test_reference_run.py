@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.code.test_alerting import REPO, TOKEN, IssuesApi
+from tests.code.test_alerting import api as api  # the fixture: a loopback issues API
 from tests.conftest import MODEL, ROOT, Project
 from tests.workflows.steps import commands, run_steps
 
@@ -187,12 +189,14 @@ def test_monitor_uses_the_registered_versions_own_profile(trained_project: Proje
     assert any(c["group"] == "prediction" for c in report["checks"])
 
 
-def test_the_monitor_workflow_runs_here(trained_project: Project) -> None:
+def test_the_monitor_workflow_runs_here(trained_project: Project, api: IssuesApi) -> None:
     """The scheduled workflow's commands, as it runs them: the input reaches `mlops` through the
-    environment, the report goes to the job summary, and drift fails the step."""
+    environment, the report goes to the job summary, drift fails the step, and `make alert` opens
+    the model-drift issue from what the monitor wrote."""
     workflow = ROOT / ".github" / "workflows" / "monitor.yml"
     lines = [line for script in run_steps(workflow, "drift") for line in commands(script)]
-    assert [line for line in lines if line.startswith("make ")] == ["make setup", "make monitor"]
+    made = [line for line in lines if line.startswith("make ")]
+    assert made == ["make setup", "make monitor", "make alert"]
 
     summary = trained_project.root / "step-summary.md"
     shifted = write_batch(trained_project, "workflow-shifted.csv", seed=104, shift=True)
@@ -208,3 +212,11 @@ def test_the_monitor_workflow_runs_here(trained_project: Project) -> None:
     )
     assert result.returncode != 0, result.stdout + result.stderr
     assert summary.read_text(encoding="utf-8").startswith("## Drift monitor: drift ❌")
+    github = {"GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": TOKEN}
+    trained_project.run(
+        "make", "--no-print-directory", "alert", "RUN=", f"UV={shutil.which('true')}",
+        *(f"{key}={value}" for key, value in github.items()),
+    )  # fmt: skip
+    issue = api.issues[-1]
+    assert issue["title"].startswith("Model drift: ") and issue["labels"] == ["model-drift"]
+    assert issue["body"] == (trained_project.root / "monitoring" / "drift_report.md").read_text()
