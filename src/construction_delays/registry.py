@@ -617,11 +617,9 @@ def verify_version(params: Params, root: Path, version: int) -> bool:
     local store), where nothing can be checked."""
     from mlflow.exceptions import MlflowException
 
-    client, name = _client(params, root), params.mlflow.registered_model
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
+    if not holds_model(params, root):
         return False
+    client, name = _client(params, root), params.mlflow.registered_model
     try:
         client.get_model_version(name, str(version))
     except MlflowException:

@@ -129,3 +129,19 @@ def test_logging_a_model_with_integer_features_gives_no_missing_value_hint(
         warnings.simplefilter("always")
         log_model(model, features, input_example=features.head(2))
     assert not [w for w in caught if "integer column" in str(w.message)]
+
+
+def test_asking_a_ci_job_s_empty_local_store_about_the_model_creates_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `mlops deploy --from staging --check` and `mlops model-card` ask in a fresh checkout.
+    from construction_delays.registry import fetch_version_card, holds_model, verify_version
+
+    from tests.conftest import reference_config
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = reference_config()
+    assert holds_model(params, tmp_path) is False
+    assert verify_version(params, tmp_path, 3) is False  # nothing to check against
+    assert fetch_version_card(params, tmp_path, 3, tmp_path / "card.md") is False
+    assert list(tmp_path.iterdir()) == []
