@@ -202,10 +202,10 @@ def follow(
 ) -> dict[str, str]:
     """What ``source`` runs (model version and image), to deploy the same elsewhere: production
     takes what passed staging. ``expect`` (key -> value, keys of DEPLOYED_KEYS) is what was
-    approved: SourceMovedError when ``source`` runs no model yet or has moved on from it (a later merge
-    or a rollback), since deploying what it runs now would deploy something nobody approved; also
-    when it runs another version than the registry's ``champion`` (when known): a run that was
-    past promotion when a rollback happened can put the rolled-back version back on staging."""
+    approved: SourceMovedError when ``source`` runs no model yet or has moved on from it (a later
+    merge or a rollback), since deploying what it runs now would deploy something nobody
+    approved; also when it runs another version than the registry's ``champion`` (when known): a
+    run that was past promotion when a rollback happened can put the rolled-back version back."""
     values = deployed(root, source)
     where = overlay_path(root, source).relative_to(root)
     if not values["model-version"].isdigit():

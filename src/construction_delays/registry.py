@@ -599,10 +599,9 @@ def holds_model(params: Params, root: Path) -> bool:
     has no local store: answered False without creating one (MLflow would, with a migration)."""
     from mlflow.exceptions import MlflowException
 
-    from construction_delays.tracking import tracking_uri
+    from construction_delays.tracking import store_missing
 
-    uri = tracking_uri(root)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if store_missing(root):
         return False
     try:
         _client(params, root).get_registered_model(params.mlflow.registered_model)

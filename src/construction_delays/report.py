@@ -128,11 +128,11 @@ class Champion:
 
 def champion_metrics(params: Params, root: Path) -> Champion | None:
     """Test metrics of the registry's `champion`, if the registry has one (else None)."""
-    from construction_delays.tracking import LOCAL_DB, tracking_uri
+    from construction_delays.tracking import store_missing, tracking_uri
 
-    uri = tracking_uri(root)
-    if uri.startswith("sqlite:") and not (root / LOCAL_DB).is_file():
+    if store_missing(root):
         return None
+    uri = tracking_uri(root)
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

@@ -31,6 +31,13 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / LOCAL_DB).resolve()}"
 
 
+def store_missing(root: Path) -> bool:
+    """The tracking URI is a SQLite file that does not exist yet (a fresh checkout in CI): it
+    holds nothing, and asking MLflow would create and migrate it."""
+    uri = tracking_uri(root)
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file()
+
+
 SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "credential", "sig")
 
 
