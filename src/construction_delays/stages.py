@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from construction_delays.config import Params
-from construction_delays.console import console
+from construction_delays.console import console, stdout_is_terminal
 from construction_delays.data import read_table, split_columns, split_frame, text_columns
 from construction_delays.files import read_json, write_json
 from construction_delays.validation import DataValidationError, validate_frame
@@ -111,7 +111,16 @@ def train(
         f"[bold]{model_name}[/] ({spec.estimator}): {grid_size} candidate(s) x {params.cv.folds} folds"
         f" = {grid_size * params.cv.folds} fits on {len(features)} rows"
     )
-    result = train_model(model_name, params, features, target, verbose=2, groups=groups)
+    # A terminal gets live bars of the CV fits; logs (CI) get a line per fit.
+    result = train_model(
+        model_name,
+        params,
+        features,
+        target,
+        verbose=2,
+        groups=groups,
+        progress_bars=stdout_is_terminal(),
+    )
     model_path = save_model(result.model, out_dir / MODEL_FILE)
     write_json(out_dir / SUMMARY_FILE, result.summary)
     cv_results = result.cv_results

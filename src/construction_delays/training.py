@@ -77,12 +77,14 @@ def train_model(
     target: pd.Series,
     verbose: int = 0,
     groups: pd.Series | None = None,
+    progress_bars: bool = False,
 ) -> TrainingResult:
     """Tune model ``name`` with GridSearchCV over the configured folds; refit on all training rows.
 
     Every metric of the task is cross-validated; the configured selection metric picks the
     best parameters. Returned CV scores are in natural units (errors positive). ``groups`` (the
     ``data.group`` column of the training rows) keeps each group within one CV fold.
+    ``progress_bars`` draws live bars of the CV fits (for a terminal) instead of ``verbose`` lines.
     """
     spec = params.models[name]
     pipeline, grid = build_pipeline(name, spec, params.data)
@@ -125,6 +127,8 @@ def train_model(
         verbose=verbose,
         error_score="raise",
     )
+    if progress_bars:
+        show_progress_bars(search)
     started = time.perf_counter()
     try:
         with parallel_config(backend=params.cv.backend):
@@ -160,6 +164,20 @@ def train_model(
     return TrainingResult(
         model=model, summary=summary, cv_results=results, fit_seconds=round(elapsed, 2)
     )
+
+
+def show_progress_bars(search: GridSearchCV) -> bool:
+    """Draw scikit-learn's own live bars of the search's fits (they follow the fits in the worker
+    processes too), in place of one ``[CV] END`` line per fit. The callback API is experimental in
+    scikit-learn 1.9: where it is missing, the search keeps its ``verbose`` lines."""
+    try:
+        from sklearn.callback import ProgressBar
+
+        search.set_callbacks(ProgressBar(max_propagation_depth=0))
+    except (ImportError, AttributeError, TypeError):
+        return False
+    search.set_params(verbose=0)
+    return True
 
 
 def refit(

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 import psutil
 import pytest
+import yaml
 from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
+from construction_delays import stages
 from construction_delays.config import Params, parse_params
 from construction_delays.evaluation import cv_scorers, resolve_positive_label
 from construction_delays.models import build_pipeline
 from construction_delays.sample_data import generate
 from construction_delays.training import make_cv, refit, release_cv_workers, train_model
 
-from tests.conftest import reference_config
+from tests.conftest import ROOT, reference_config
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +125,6 @@ def test_train_stage_outputs_are_a_function_of_the_inputs(
 ) -> None:
     """Twice the same stage: the same files byte for byte (what DVC hashes), while how long it
     took goes beside them and counts only for the model file it was written with."""
-    from construction_delays import stages
     from construction_delays.tracking import matching_timings
 
     params = small_params("decision_tree", n_jobs=1)
@@ -156,3 +160,36 @@ def test_train_stage_outputs_are_a_function_of_the_inputs(
     (first / "model.skops").write_bytes(b"another model")  # e.g. restored from the run-cache
     assert matching_timings(first_timings, first) is None
     assert matching_timings(None, second) is None
+
+
+def test_a_terminal_gets_live_bars_of_the_cv_fits_and_the_same_model(
+    tmp_path, training_rows: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """In a terminal the train stage draws scikit-learn's progress bars, fed by the loky workers,
+    instead of a ``[CV] END`` line per fit; what it saves is the same, byte for byte."""
+    params = small_params("decision_tree", n_jobs=2)
+    features, target = training_rows
+    train_path = tmp_path / "train.parquet"
+    features.assign(**{params.data.target: target}).to_parquet(train_path, index=False)
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params.model_dump(mode="json")), encoding="utf-8")
+
+    stages.train(params, "decision_tree", train_path, tmp_path / "logged", None)  # not a terminal
+    shown = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "pipelines" / "train.py"), "--params", str(params_path)),
+            *("--model", "decision_tree", "--train", str(train_path), "--out", "in_terminal"),
+        ],
+        cwd=tmp_path,
+        env=os.environ | {"TTY_COMPATIBLE": "1", "COLUMNS": "100"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert "GridSearchCV - fit" in shown.stdout and "100%" in shown.stdout
+    assert "[CV] END" not in shown.stdout
+    for name in ("cv_results.csv", "model.skops", "summary.json"):
+        logged = (tmp_path / "logged" / name).read_bytes()
+        assert (tmp_path / "in_terminal" / name).read_bytes() == logged, name
