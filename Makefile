@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-check deploy rollback smoke serve score monitor alert adopt
+.PHONY: help setup run test test-fast lint check ui bench data repro report gates register push promote image-tag image-reuse image-check deploy rollback smoke serve score monitor alert adopt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -64,9 +64,16 @@ promote: setup ## promote @challenger to @champion: gates + not worse than the c
 	$(RUN) mlops promote
 
 # Values come from the environment or the command line (DEPLOY_ENV=staging MODEL_VERSION=3
-# IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/... DEPLOY_FROM=staging; ROLLBACK_TO=3; SMOKE_URL=...;
-# MONITOR_INPUT=... MONITOR_MODEL=...; ADOPT_FILE=... ADOPT_TARGET=... ADOPT_GROUP=...;
-# PYTHON_IMAGE=... UV_IMAGE=...) and are read by `mlops`, never pasted into the shell.
+# IMAGE_TAG=... IMAGE_DIGEST=sha256:... IMAGE_NAME=ghcr.io/... DEPLOY_FROM=staging; IMAGE_REV=...
+# IMAGE_TAGS=...; ROLLBACK_TO=3; SMOKE_URL=...; MONITOR_INPUT=... MONITOR_MODEL=...; ADOPT_FILE=...
+# ADOPT_TARGET=... ADOPT_GROUP=...; PYTHON_IMAGE=... UV_IMAGE=...) and are read by `mlops`, never
+# pasted into the shell.
+image-tag: setup ## print the serving image's tag for IMAGE_REV (default HEAD): build-<hash of what it is built from>
+	$(RUN) mlops image-tag
+
+image-reuse: setup ## if the registry holds IMAGE_NAME:IMAGE_TAG, tag it IMAGE_TAGS too (docker buildx imagetools) instead of a rebuild
+	$(RUN) mlops image-reuse
+
 image-check: setup ## fail unless the Dockerfile's base images (PYTHON_IMAGE, UV_IMAGE overrides) have real digests
 	$(RUN) mlops image-check
 

@@ -733,6 +733,55 @@ def image_check(
         console.print(f"[green]✓[/] {source}: {image}", soft_wrap=True)
 
 
+@app.command("image-tag")
+@reported
+def image_tag(
+    rev: Annotated[
+        str, typer.Option(envvar="IMAGE_REV", help="the commit whose image to name")
+    ] = "HEAD",
+    python_image: Annotated[
+        str | None, typer.Option(envvar="PYTHON_IMAGE", help="build-arg PYTHON_IMAGE, if passed")
+    ] = None,
+    uv_image: Annotated[
+        str | None, typer.Option(envvar="UV_IMAGE", help="build-arg UV_IMAGE, if passed")
+    ] = None,
+) -> None:
+    """Print the serving image's tag for REV, build-<hash of what the image is built from> (the
+    Dockerfile, its context: src/, uv.lock, params.yaml... and the build args); GITHUB_OUTPUT tag=.
+    Commits that change none of it get the same tag: `main.yml` reuses that image instead of
+    building one more, and production is asked to approve only what really changed."""
+    from construction_delays.deployment import image_tag as tag_of
+
+    args = {"PYTHON_IMAGE": python_image or "", "UV_IMAGE": uv_image or ""}
+    tag = tag_of(Path.cwd(), rev, args)
+    github_output(tag=tag)
+    print(tag)
+
+
+@app.command("image-reuse")
+@reported
+def image_reuse(
+    image_name: Annotated[
+        str, typer.Option(envvar="IMAGE_NAME", help="image repository, e.g. ghcr.io/acme/app")
+    ],
+    image_tag: Annotated[
+        str, typer.Option(envvar="IMAGE_TAG", help="the tag to look for (`mlops image-tag`)")
+    ],
+    tags: Annotated[
+        str,
+        typer.Option(envvar="IMAGE_TAGS", help="references to add to it, one per line (name:tag)"),
+    ] = "",
+) -> None:
+    """If the registry already holds IMAGE_NAME:IMAGE_TAG (built from the same inputs), add
+    IMAGE_TAGS to it instead of building again; GITHUB_OUTPUT digest=<sha256:...>, or empty:
+    build it. Uses `docker buildx imagetools` with the caller's registry login."""
+    from construction_delays.deployment import reuse_image
+
+    digest, why = reuse_image(image_name, image_tag, tags.splitlines())
+    github_output(digest=digest or "")
+    console.print(f"[green]✓[/] {why}" if digest else f"- {why}: build it", soft_wrap=True)
+
+
 ModelOption = Annotated[
     str | None,
     typer.Option(

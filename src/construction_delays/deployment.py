@@ -5,13 +5,16 @@ and which model version run where, and a GitOps controller (Argo CD, Flux) appli
 and layout stay as people wrote them) and can commit the result; ``mlops rollback`` moves the
 registry's ``champion`` back and commits the manifests in one commit; ``mlops smoke`` checks a
 deployed endpoint; ``mlops image-check`` refuses to build the serving image while the
-Dockerfile's base images are placeholders.
+Dockerfile's base images are placeholders; ``mlops image-tag`` names the image by what it is built
+from, so a merge that changes none of it reuses the image (and asks no one to approve it again).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -487,3 +490,88 @@ def check_base_images(dockerfile: Path, overrides: Mapping[str, str]) -> list[st
                 f" with `docker buildx imagetools inspect {name}` and {fix}"
             )
     return problems
+
+
+# What `docker build` reads: the Dockerfile, .dockerignore and the context files it lets through
+# (its `!` lines; a test keeps the two lists equal).
+IMAGE_INPUTS = (
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "uv.lock",
+    "README.md",
+    "params.yaml",
+    "src",
+)
+BUILD_ARGS = ("PYTHON_IMAGE", "UV_IMAGE")
+
+
+def image_tag(root: Path, rev: str = "HEAD", build_args: Mapping[str, str] | None = None) -> str:
+    """``build-<hex>``: a tag named by the image's inputs at commit ``rev``: the git blobs of
+    :data:`IMAGE_INPUTS` and the build args that are set (an empty one keeps the Dockerfile's
+    default, which is in the Dockerfile). Two commits that differ only elsewhere (tests, docs,
+    workflows, dvc.lock) get the same tag, so the image built for one serves the other."""
+    if not rev or rev.startswith("-"):
+        raise DeployError(f"{rev!r} is not a commit (a hash, branch or tag, e.g. HEAD)")
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "--full-tree", rev, "--", *IMAGE_INPUTS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listing.returncode != 0:
+        raise DeployError(f"git ls-tree {rev}: {listing.stderr.strip() or 'failed'}")
+    if not listing.stdout.strip():
+        raise DeployError(f"{rev}: none of the image's inputs {list(IMAGE_INPUTS)} are committed")
+    digest = hashlib.sha256(listing.stdout.encode())  # mode, blob hash and path of each file
+    for name, value in sorted((build_args or {}).items()):
+        if value:
+            digest.update(f"--build-arg {name}={value}\n".encode())
+    return f"build-{digest.hexdigest()[:16]}"
+
+
+def reuse_image(
+    name: str, tag: str, new_refs: Iterable[str], docker: str = "docker"
+) -> tuple[str | None, str]:
+    """If the registry holds ``name:tag``, give it ``new_refs`` too (``name:<tag>`` each; one
+    source, so a carbon copy under the same digest) and return ``(digest, why)``; else
+    ``(None, why)``: build it. Talks to the registry through ``docker buildx imagetools``, logged in
+    as the caller is."""
+    if not IMAGE_NAME.match(name):
+        raise DeployError(
+            f"image name {name!r}: want a lower-case repository, e.g. ghcr.io/acme/app"
+        )
+    refs = [ref.strip() for ref in new_refs if ref.strip()]
+    if bad := [ref for ref in refs if not ref.startswith(f"{name}:")]:
+        raise DeployError(f"tags {bad} are not tags of {name}")
+    for value in (tag, *(ref.removeprefix(f"{name}:") for ref in refs)):
+        if not IMAGE_TAG.match(value):
+            raise DeployError(f"image tag {value!r}: want letters, digits, '_', '.', '-'")
+    imagetools = [docker, "buildx", "imagetools"]
+    if shutil.which(docker) is None:
+        raise DeployError(f"{docker!r} is not on PATH: reusing or building the image needs docker")
+    found = subprocess.run(
+        [*imagetools, "inspect", f"{name}:{tag}", "--format", "{{.Manifest.Digest}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        reason = (found.stderr.strip().splitlines() or ["not found"])[-1]
+        return None, f"no image {name}:{tag} to reuse ({reason})"
+    digest = found.stdout.strip()
+    if not IMAGE_DIGEST.match(digest):
+        raise DeployError(f"{name}:{tag}: the registry answered {digest!r}, not a sha256 digest")
+    if refs:
+        tagged = subprocess.run(
+            [*imagetools, "create", *(f"--tag={ref}" for ref in refs), f"{name}@{digest}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if tagged.returncode != 0:
+            raise DeployError(
+                f"tagging {name}@{digest} as {refs} failed: {tagged.stderr.strip() or 'no output'}"
+            )
+    return digest, f"reusing {name}:{tag} ({digest}), built from the same inputs"

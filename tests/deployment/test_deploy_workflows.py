@@ -26,6 +26,7 @@ REGISTRY_ENV = {
     "MLFLOW_TRACKING_URI": "${{ secrets.MLFLOW_TRACKING_URI }}",
     "MLFLOW_TRACKING_TOKEN": "${{ secrets.MLFLOW_TRACKING_TOKEN }}",
 }
+BUILD_ARGS = {"PYTHON_IMAGE": "${{ vars.PYTHON_IMAGE }}", "UV_IMAGE": "${{ vars.UV_IMAGE }}"}
 IMAGE_ENV = {
     "IMAGE_NAME": "${{ needs.build-image.outputs.name }}",
     "IMAGE_TAG": "${{ needs.build-image.outputs.tag }}",
@@ -67,13 +68,21 @@ def test_production_follows_a_green_main_run_behind_its_approval() -> None:
     assert "environment" not in check  # asking nobody when nothing is to deploy
     (step,) = [s for s in check["steps"] if s.get("id") == "check"]
     assert step["run"] == "uv run --locked mlops deploy --env production --from staging --check"
-    # The build of that very run, by main.yml's tag for it (type=sha,format=long: sha-<commit>).
+    # The image of that very run: main.yml's tag for it, named the same way (mlops image-tag)
+    # from the same build args, at the run's commit (which the checkout of main must include).
     assert step["env"] == {
-        "IMAGE_TAG": "sha-${{ github.event.workflow_run.head_sha }}",
+        "IMAGE_TAG": "${{ steps.image.outputs.tag }}",
         **REGISTRY_ENV,  # with a tracking server, staging must run @champion
     }
-    (meta,) = [s for s in job_steps(MAIN, "build-image") if s.get("id") == "meta"]
-    assert "type=sha,format=long,priority=300" in meta["with"]["tags"].splitlines()
+    (image,) = [s for s in check["steps"] if s.get("id") == "image"]
+    assert image["run"] == "uv run --locked mlops image-tag"
+    assert image["env"] == {"IMAGE_REV": "${{ github.event.workflow_run.head_sha }}", **BUILD_ARGS}
+    (checkout,) = [s for s in check["steps"] if "actions/checkout" in str(s.get("uses"))]
+    assert checkout["with"]["ref"] == "main" and checkout["with"]["fetch-depth"] == 0
+    built = {s.get("id"): s for s in job_steps(MAIN, "build-image")}
+    assert built["inputs"]["run"] == "make image-tag" and built["inputs"]["env"] == BUILD_ARGS
+    tags = built["meta"]["with"]["tags"].splitlines()
+    assert tags[0] == "type=raw,value=${{ steps.inputs.outputs.tag }},priority=300"
     assert deploy["needs"] == "check" and deploy["if"] == "needs.check.outputs.changes == 'true'"
     assert deploy["environment"] == "production"
     assert deploy["permissions"] == {"contents": "write", "actions": "read"}
@@ -149,9 +158,25 @@ def test_build_image_pushes_to_ghcr_and_outputs_the_tag_and_digest() -> None:
     meta, build = steps["meta"]["with"], steps["build"]["with"]
     assert meta["images"] == "${{ steps.name.outputs.name }}"
     tags = meta["tags"].splitlines()
-    assert "type=sha,format=long,priority=300" in tags  # the highest priority: `version`
-    assert "type=raw,value=model-v${{ needs.promote.outputs.champion }}" in tags
+    # The inputs tag has the highest priority: it is `version`, what the deploys pin.
+    assert tags == [
+        "type=raw,value=${{ steps.inputs.outputs.tag }},priority=300",
+        "type=sha,format=long",
+        "type=raw,value=model-v${{ needs.promote.outputs.champion }}",
+    ]
     assert build["push"] is True and build["file"] == "Dockerfile"
+    # Built only when the registry has no image of the same inputs; else that one gets this
+    # run's tags (`make image-reuse`) and its digest is what the deploys pin.
+    assert steps["existing"]["run"] == "make image-reuse"
+    assert steps["existing"]["env"] == {
+        "IMAGE_NAME": "${{ steps.name.outputs.name }}",
+        "IMAGE_TAG": "${{ steps.inputs.outputs.tag }}",
+        "IMAGE_TAGS": "${{ steps.meta.outputs.tags }}",
+    }
+    assert steps["build"]["if"] == "steps.existing.outputs.digest == ''"
+    order = [s.get("id") for s in job_steps(MAIN, "build-image")]
+    assert order.index("inputs") < order.index("meta") < order.index("existing")
+    assert order.index("existing") < order.index("build")
     assert build["tags"] == "${{ steps.meta.outputs.tags }}"
     assert build["labels"] == "${{ steps.meta.outputs.labels }}"
     assert build["cache-from"] == "type=gha" and build["cache-to"] == "type=gha,mode=max"
@@ -161,7 +186,7 @@ def test_build_image_pushes_to_ghcr_and_outputs_the_tag_and_digest() -> None:
     assert job["outputs"] == {
         "name": "${{ steps.name.outputs.name }}",
         "tag": "${{ steps.meta.outputs.version }}",
-        "digest": "${{ steps.build.outputs.digest }}",
+        "digest": "${{ steps.build.outputs.digest || steps.existing.outputs.digest }}",
     }
 
 
