@@ -95,7 +95,11 @@ def test_production_follows_a_green_main_run_behind_its_approval() -> None:
         assert step["if"] == "needs.check.outputs.model-changed == 'true'"
     assert card["run"] == "uv run --locked mlops model-card"
     assert card["env"]["MODEL_VERSION"] == "${{ needs.check.outputs.model-version }}"
-    assert release["if"] == "steps.card.outputs.found == 'true'"  # never another version's card
+    # Never another version's card; made once the deploy commit is pushed, even if a newer run
+    # cancels this one right then (always(): the release is what production now runs).
+    assert release["if"] == (
+        "always() && steps.push.outcome == 'success' && steps.card.outputs.found == 'true'"
+    )
     # A main run that failed must not cancel the newest green one waiting for its approval.
     group = workflow["concurrency"]["group"]
     assert "github.event.workflow_run.conclusion == 'success'" in group and "run_id" in group
