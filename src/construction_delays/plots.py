@@ -39,6 +39,12 @@ def curve_points(
     return roc, pr
 
 
+def curve_areas(y_true: pd.Series, score: np.ndarray, positive: Any) -> tuple[float, float]:
+    """ROC AUC and average precision (the area under the precision-recall curve), for legends."""
+    hits = y_true == positive
+    return float(skm.roc_auc_score(hits, score)), float(skm.average_precision_score(hits, score))
+
+
 def feature_importance(
     model: Any, features: pd.DataFrame, target: pd.Series, scoring: Any, seed: int
 ) -> pd.DataFrame:
@@ -99,8 +105,14 @@ def plot_confusion(
 
 
 def plot_curves(
-    curves: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], best: str, positive: Any, path: Path
+    curves: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
+    best: str,
+    positive: Any,
+    path: Path,
+    areas: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
+    """ROC and precision-recall curves side by side, the best model bold; ``areas`` (ROC AUC,
+    average precision per model) go into the legends."""
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(11, 4.8))
     for name, (roc, pr) in curves.items():
         style = (
@@ -108,8 +120,11 @@ def plot_curves(
             if name == best
             else {"linewidth": 1.2, "alpha": 0.8}
         )
-        roc_ax.plot(roc["fpr"], roc["tpr"], label=name, **style)
-        pr_ax.plot(pr["recall"], pr["precision"], label=name, **style)
+        auc, average_precision = (areas or {}).get(name, (None, None))
+        roc_label = name if auc is None else f"{name} (AUC {auc:.3f})"
+        pr_label = name if average_precision is None else f"{name} (AP {average_precision:.3f})"
+        roc_ax.plot(roc["fpr"], roc["tpr"], label=roc_label, **style)
+        pr_ax.plot(pr["recall"], pr["precision"], label=pr_label, **style)
     roc_ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     roc_ax.set(
         xlabel="false positive rate",

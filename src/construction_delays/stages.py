@@ -239,15 +239,16 @@ def evaluate(
             figures_dir / "confusion_matrix.png",
         )
         if len(classes) == 2:
-            curves = {}
+            curves, areas = {}, {}
             for name, scores in rankings.items():
                 if scores is not None:
                     column = list(models[name].classes_).index(positive)
                     curves[name] = plots.curve_points(target, scores[:, column], positive)
+                    areas[name] = plots.curve_areas(target, scores[:, column], positive)
             if best in curves:
                 write_json(plots_dir / "roc.json", curves[best][0].to_dict("records"))
                 write_json(plots_dir / "precision_recall.json", curves[best][1].to_dict("records"))
-            plots.plot_curves(curves, best, positive, figures_dir / "roc_pr_curves.png")
+            plots.plot_curves(curves, best, positive, figures_dir / "roc_pr_curves.png", areas)
     else:
         write_json(
             plots_dir / "predictions.json",
