@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,15 +108,20 @@ def small_zoo(task: str = "classification") -> dict[str, Any]:
     }
 
 
-def init_project(root: Path, params: dict[str, Any], data: pd.DataFrame | None = None) -> Project:
-    """Copy the pipeline into ``root`` with ``params``; track ``data`` (or a small sample) with DVC."""
+def copy_from_repo(names: Iterable[str], root: Path) -> None:
+    """Copy these files and folders of this repository into ``root`` (no bytecode caches)."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
+    for name in names:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, root / name)
+
+
+def init_project(root: Path, params: dict[str, Any], data: pd.DataFrame | None = None) -> Project:
+    """Copy the pipeline into ``root`` with ``params``; track ``data`` (or a small sample) with DVC."""
+    copy_from_repo(PROJECT_FILES, root)
     project = Project(root)
     project.write_params(params)
     project.run("git", "init", "-q", "-b", "main")

@@ -708,16 +708,21 @@ def smoke(
     )
 
 
+# The Dockerfile's base-image build args, as `make` and the workflows pass them (empty: unset).
+PythonImageOption = Annotated[
+    str | None, typer.Option(envvar="PYTHON_IMAGE", help="build-arg PYTHON_IMAGE, if passed")
+]
+UvImageOption = Annotated[
+    str | None, typer.Option(envvar="UV_IMAGE", help="build-arg UV_IMAGE, if passed")
+]
+
+
 @app.command("image-check")
 @reported
 def image_check(
     dockerfile: Annotated[Path, typer.Option(help="the Dockerfile to check")] = Path("Dockerfile"),
-    python_image: Annotated[
-        str | None, typer.Option(envvar="PYTHON_IMAGE", help="build-arg PYTHON_IMAGE, if passed")
-    ] = None,
-    uv_image: Annotated[
-        str | None, typer.Option(envvar="UV_IMAGE", help="build-arg UV_IMAGE, if passed")
-    ] = None,
+    python_image: PythonImageOption = None,
+    uv_image: UvImageOption = None,
 ) -> None:
     """Fail unless every base image of the Dockerfile (after build-arg overrides) is pinned by a
     real digest: the placeholders it ships with name no image, so a build would fail late."""
@@ -739,12 +744,8 @@ def image_tag(
     rev: Annotated[
         str, typer.Option(envvar="IMAGE_REV", help="the commit whose image to name")
     ] = "HEAD",
-    python_image: Annotated[
-        str | None, typer.Option(envvar="PYTHON_IMAGE", help="build-arg PYTHON_IMAGE, if passed")
-    ] = None,
-    uv_image: Annotated[
-        str | None, typer.Option(envvar="UV_IMAGE", help="build-arg UV_IMAGE, if passed")
-    ] = None,
+    python_image: PythonImageOption = None,
+    uv_image: UvImageOption = None,
 ) -> None:
     """Print the serving image's tag for REV, build-<hash of what the image is built from> (the
     Dockerfile, its context: src/, uv.lock, params.yaml... and the build args); GITHUB_OUTPUT tag=.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from construction_delays.deployment import IMAGE_INPUTS, DeployError, image_tag, reuse_image
 
-from tests.conftest import ROOT, Project, tool_env
+from tests.conftest import ROOT, Project, copy_from_repo, tool_env
 
 CONTEXT_FILES = set(IMAGE_INPUTS) - {"Dockerfile", ".dockerignore"}
 
@@ -24,12 +23,7 @@ CONTEXT_FILES = set(IMAGE_INPUTS) - {"Dockerfile", ".dockerignore"}
 @pytest.fixture
 def repo(tmp_path: Path) -> Project:
     """A git repository holding this project's image inputs and some files that are not."""
-    for name in IMAGE_INPUTS:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, tmp_path / name)
+    copy_from_repo(IMAGE_INPUTS, tmp_path)
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
