@@ -503,7 +503,6 @@ IMAGE_INPUTS = (
     "params.yaml",
     "src",
 )
-BUILD_ARGS = ("PYTHON_IMAGE", "UV_IMAGE")
 
 
 def image_tag(root: Path, rev: str = "HEAD", build_args: Mapping[str, str] | None = None) -> str:
@@ -548,9 +547,9 @@ def reuse_image(
     for value in (tag, *(ref.removeprefix(f"{name}:") for ref in refs)):
         if not IMAGE_TAG.match(value):
             raise DeployError(f"image tag {value!r}: want letters, digits, '_', '.', '-'")
-    imagetools = [docker, "buildx", "imagetools"]
     if shutil.which(docker) is None:
         raise DeployError(f"{docker!r} is not on PATH: reusing or building the image needs docker")
+    imagetools = [docker, "buildx", "imagetools"]
     found = subprocess.run(
         [*imagetools, "inspect", f"{name}:{tag}", "--format", "{{.Manifest.Digest}}"],
         capture_output=True,

@@ -39,10 +39,9 @@ def curve_points(
     return roc, pr
 
 
-def curve_areas(y_true: pd.Series, score: np.ndarray, positive: Any) -> tuple[float, float]:
-    """ROC AUC and average precision (the area under the precision-recall curve), for legends."""
-    hits = y_true == positive
-    return float(skm.roc_auc_score(hits, score)), float(skm.average_precision_score(hits, score))
+def average_precision(y_true: pd.Series, score: np.ndarray, positive: Any) -> float:
+    """The area under the precision-recall curve (average precision), for its legend."""
+    return float(skm.average_precision_score(y_true == positive, score))
 
 
 def feature_importance(
@@ -109,7 +108,7 @@ def plot_curves(
     best: str,
     positive: Any,
     path: Path,
-    areas: Mapping[str, tuple[float, float]] | None = None,
+    areas: Mapping[str, tuple[float | None, float | None]] | None = None,
 ) -> None:
     """ROC and precision-recall curves side by side, the best model bold; ``areas`` (ROC AUC,
     average precision per model) go into the legends."""

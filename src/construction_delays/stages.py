@@ -244,7 +244,10 @@ def evaluate(
                 if scores is not None:
                     column = list(models[name].classes_).index(positive)
                     curves[name] = plots.curve_points(target, scores[:, column], positive)
-                    areas[name] = plots.curve_areas(target, scores[:, column], positive)
+                    areas[name] = (  # the table's AUC; AP only for the legend
+                        test_scores[name].get("roc_auc"),
+                        plots.average_precision(target, scores[:, column], positive),
+                    )
             if best in curves:
                 write_json(plots_dir / "roc.json", curves[best][0].to_dict("records"))
                 write_json(plots_dir / "precision_recall.json", curves[best][1].to_dict("records"))
