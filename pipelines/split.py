@@ -4,11 +4,13 @@ import argparse
 from pathlib import Path
 
 from construction_delays import stages
+from construction_delays.batch import collector_paused
 from construction_delays.config import load_params
 from construction_delays.errors import reported
 
 
 @reported
+@collector_paused()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))

@@ -189,6 +189,13 @@ def run(
     ] = False,
 ) -> None:
     """Materialise the data, reproduce the DVC pipeline and register the best model as `challenger`."""
+    from construction_delays.batch import collector_paused
+
+    with collector_paused():  # a bounded batch job: see construction_delays.batch
+        run_pipeline(params_file, register_model, isolated)
+
+
+def run_pipeline(params_file: Path, register_model: bool, isolated: bool) -> None:
     from construction_delays.datasets import materialise, pull_missing_outputs
     from construction_delays.last_good import LastGoodState
 
