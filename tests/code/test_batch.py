@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from construction_delays.batch import collector_paused
 
-from tests.conftest import ROOT, tool_env
+from tests.conftest import ROOT, classification_reference, tool_env
 
 STAGE_SCRIPTS = sorted((ROOT / "pipelines").glob("*.py"))
 
@@ -78,15 +79,10 @@ def test_a_collector_paused_by_the_caller_stays_paused() -> None:
 
 
 def test_split_stage_runs_without_collections_and_leaves_the_collector_on(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"  # the bundled sample's task, in a generated project too
+    params.write_text(yaml.safe_dump(classification_reference()))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PROBE,
-            ROOT / "pipelines" / "split.py",
-            tmp_path,
-            ROOT / "params.yaml",
-        ],
+        [sys.executable, "-c", PROBE, ROOT / "pipelines" / "split.py", tmp_path, params],
         cwd=tmp_path,
         env=tool_env(),
         capture_output=True,
